@@ -1,0 +1,387 @@
+/**
+ * The master, as Gunicorn's arbiter: it binds, forks the workers, and from then on only reacts —
+ * to signals, to workers' messages and exits, and to a one-second tick that looks for silent
+ * workers. Its life is a small state machine:
+ *
+ *   booting ──run()──▶ running ──TERM/INT/QUIT, or a worker that cannot boot──▶ stopping ──▶ (exit)
+ *                        │  ▲
+ *                 HUP/TTIN/TTOU/USR1, worker exits: handled in place
+ *
+ * While running, manageWorkers() keeps exactly `workers` live workers of the current generation.
+ */
+import cluster, { type Worker as ClusterWorker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import { resolveConfig, type ResolveInput } from '../config/resolve.js';
+import type { Settings } from '../config/settings.js';
+import { ExitStatus, oneLine } from '../errors.js';
+import { WORKER_BOOT_ENV, isWorkerMessage, type MasterMessage, type WorkerBoot, type WorkerMessage } from '../ipc.js';
+import { closeListeners, createListeners, type Listener } from '../listeners/create.js';
+import type { Logger } from '../log/logger.js';
+import { VERSION } from '../version.js';
+import { resolveWorkerClass } from '../worker/classes/names.js';
+import { Pidfile } from './pidfile.js';
+
+type State = 'booting' | 'running' | 'stopping';
+
+interface WorkerRecord {
+  worker: ClusterWorker;
+  pid: number;
+  /** Spawn order: TTOU and surplus removal stop the oldest first. */
+  age: number;
+  /** Bumped by every reload (HUP); older generations are retired once the new one is up. */
+  generation: number;
+  spawnedAt: number;
+  booted: boolean;
+  lastBeat: number;
+  /** Asked to stop gracefully: no longer counted as serving. */
+  leaving: boolean;
+  /** SIGKILLed by the master itself (timeout): not an out-of-memory mystery. */
+  killed: boolean;
+}
+
+/** A worker that dies sooner than this after its start counts towards the respawn back-off. */
+const QUICK_DEATH_MS = 5000;
+const MAX_RESPAWN_DELAY_MS = 10_000;
+const WORKER_ENTRY = fileURLToPath(new URL('../worker/main.js', import.meta.url));
+
+export function procNameOf(settings: Settings): string {
+  return settings.proc_name ?? settings.app ?? 'tsgunicorn';
+}
+
+export class Arbiter {
+  private state: State = 'booting';
+  private listeners: Listener[] = [];
+  private readonly workers = new Map<number, WorkerRecord>();
+  private target: number;
+  private generation = 0;
+  private ages = 0;
+  private workerClass: string;
+  private pidfile: Pidfile | null = null;
+  private tick: NodeJS.Timeout | null = null;
+  private quickDeaths = 0;
+  private respawnTimer: NodeJS.Timeout | null = null;
+  private respawnAt = 0;
+  private finish: (status: number) => void = () => {};
+  private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
+
+  constructor(
+    private settings: Settings,
+    private readonly log: Logger,
+    /** How the configuration was given, so HUP can read it again. */
+    private readonly input: ResolveInput,
+  ) {
+    this.target = settings.workers;
+    this.workerClass = resolveWorkerClass(settings.worker_class, settings.threads).name;
+  }
+
+  /** Serves until stopped; resolves with the exit status. Bind and pidfile errors reject. */
+  async run(): Promise<number> {
+    const { settings, log } = this;
+    log.info(`Starting tsgunicorn ${VERSION}`);
+    process.title = `tsgunicorn: master [${procNameOf(settings)}]`;
+    this.listeners = await createListeners(settings.bind, log);
+    try {
+      if (settings.pidfile) {
+        this.pidfile = new Pidfile(settings.pidfile, settings.chdir);
+        this.pidfile.create(process.pid);
+      }
+    } catch (err) {
+      closeListeners(this.listeners, true);
+      throw err;
+    }
+    for (const l of this.listeners) log.info(`Listening at: ${l.url} (${process.pid})`);
+    const cls = resolveWorkerClass(settings.worker_class, settings.threads);
+    if (cls.notice) log.info(cls.notice);
+    log.info(`Using worker: ${cls.name}`);
+
+    const done = new Promise<number>((resolve) => (this.finish = resolve));
+    this.installSignals();
+    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], silent: false });
+    cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
+    this.state = 'running';
+    this.manageWorkers();
+    this.tick = setInterval(() => this.murderWorkers(), 1000);
+    return done;
+  }
+
+  // ---- signals -------------------------------------------------------------------------------
+
+  private installSignals(): void {
+    const on = (sig: NodeJS.Signals, name: string, fn: () => void) => {
+      const handler = () => {
+        this.log.info(`Handling signal: ${name}`);
+        fn();
+      };
+      this.signalHandlers.set(sig, handler);
+      process.on(sig, handler);
+    };
+    on('SIGTERM', 'term', () => void this.stop(true));
+    on('SIGINT', 'int', () => void this.stop(false));
+    on('SIGQUIT', 'quit', () => void this.stop(false));
+    on('SIGHUP', 'hup', () => void this.reload());
+    on('SIGTTIN', 'ttin', () => this.scale(+1));
+    on('SIGTTOU', 'ttou', () => this.scale(-1));
+    on('SIGUSR1', 'usr1', () => this.reopenLogs());
+  }
+
+  private scale(delta: number): void {
+    if (this.state !== 'running') return;
+    this.target = Math.max(1, this.target + delta);
+    this.manageWorkers();
+  }
+
+  private reopenLogs(): void {
+    this.log.reopen();
+    for (const r of this.workers.values()) this.kill(r, 'SIGUSR1');
+  }
+
+  /**
+   * HUP: read the configuration again and replace every worker, starting the new generation
+   * before retiring the old one so that something always serves.
+   */
+  private async reload(): Promise<void> {
+    if (this.state !== 'running') return;
+    this.log.info('Hang up: Master');
+    let next: Settings;
+    try {
+      next = (await resolveConfig(this.input)).settings;
+      resolveWorkerClass(next.worker_class, next.threads);
+    } catch (err) {
+      this.log.error(`Reload failed, keeping the running configuration: ${oneLine(err)}`);
+      return;
+    }
+    if (this.state !== 'running') return;
+    if (next.bind.join('\n') !== this.settings.bind.join('\n')) {
+      try {
+        const fresh = await createListeners(next.bind, this.log, 0);
+        closeListeners(this.listeners, true);
+        this.listeners = fresh;
+        for (const l of fresh) this.log.info(`Listening at: ${l.url} (${process.pid})`);
+      } catch (err) {
+        this.log.error(`Reload failed, keeping the running configuration: ${oneLine(err)}`);
+        return;
+      }
+    }
+    applyEnv(next.raw_env);
+    this.settings = next;
+    this.target = next.workers;
+    this.workerClass = resolveWorkerClass(next.worker_class, next.threads).name;
+    process.title = `tsgunicorn: master [${procNameOf(next)}]`;
+    this.log.reopen();
+    this.generation++;
+    this.manageWorkers();
+  }
+
+  // ---- workers -------------------------------------------------------------------------------
+
+  private serving(): WorkerRecord[] {
+    return [...this.workers.values()].filter((r) => r.generation === this.generation && !r.leaving);
+  }
+
+  /** Brings the current generation to `target` workers, honouring the respawn back-off. */
+  private manageWorkers(): void {
+    if (this.state !== 'running') return;
+    const live = this.serving();
+    if (live.length > this.target) {
+      for (const r of live.sort((a, b) => a.age - b.age).slice(0, live.length - this.target)) this.retire(r);
+      return;
+    }
+    const missing = this.target - live.length;
+    if (missing <= 0) return;
+    const wait = this.respawnAt - Date.now();
+    if (wait > 0) {
+      this.respawnTimer ??= setTimeout(() => {
+        this.respawnTimer = null;
+        this.manageWorkers();
+      }, wait);
+      return;
+    }
+    for (let i = 0; i < missing; i++) this.spawn();
+  }
+
+  private spawn(): void {
+    const boot: WorkerBoot = {
+      settings: this.settings,
+      workerClass: this.workerClass,
+      listeners: this.listeners.length,
+      procName: procNameOf(this.settings),
+    };
+    const worker = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
+    const now = Date.now();
+    const record: WorkerRecord = {
+      worker,
+      pid: worker.process.pid ?? 0,
+      age: ++this.ages,
+      generation: this.generation,
+      spawnedAt: now,
+      booted: false,
+      lastBeat: now,
+      leaving: false,
+      killed: false,
+    };
+    this.workers.set(worker.id, record);
+    worker.on('message', (msg: unknown) => {
+      if (isWorkerMessage(msg)) this.onMessage(record, msg);
+    });
+    // Two duplicates of each listener: one to accept on, one spare to resume with after a pause.
+    for (let i = 0; i < this.listeners.length; i++) {
+      this.sendListener(record, i);
+      this.sendListener(record, i);
+    }
+  }
+
+  private sendListener(r: WorkerRecord, i: number): void {
+    const l = this.listeners[i];
+    if (!l || this.state === 'stopping' || !r.worker.isConnected()) return;
+    const msg: MasterMessage = { t: 'listener', i };
+    r.worker.send(msg, l.handle as never, (err: Error | null) => {
+      if (err && this.state === 'running') this.log.debug(`Could not pass listener ${i} to worker ${r.pid}: ${err.message}`);
+    });
+  }
+
+  private onMessage(r: WorkerRecord, msg: WorkerMessage): void {
+    switch (msg.t) {
+      case 'hb':
+        r.lastBeat = Date.now();
+        break;
+      case 'booted':
+        r.booted = true;
+        r.lastBeat = Date.now();
+        this.log.debug(`Worker booted (pid:${r.pid})`);
+        this.retireOldGenerations();
+        break;
+      case 'listener?':
+        this.sendListener(r, msg.i);
+        break;
+    }
+  }
+
+  /** After a reload, the old workers leave once every worker of the new generation serves. */
+  private retireOldGenerations(): void {
+    const current = this.serving();
+    if (current.length < this.target || current.some((r) => !r.booted)) return;
+    for (const r of this.workers.values()) if (r.generation < this.generation && !r.leaving) this.retire(r);
+  }
+
+  private retire(r: WorkerRecord): void {
+    r.leaving = true;
+    this.kill(r, 'SIGTERM');
+  }
+
+  private kill(r: WorkerRecord, sig: NodeJS.Signals): void {
+    try {
+      r.worker.process.kill(sig);
+    } catch {
+      // Already gone; its exit event follows.
+    }
+  }
+
+  /** Gunicorn's murder_workers: a worker silent for longer than the timeout is killed. */
+  private murderWorkers(): void {
+    const timeoutMs = this.settings.timeout * 1000;
+    if (timeoutMs <= 0) return;
+    const now = Date.now();
+    for (const r of this.workers.values()) {
+      if (r.killed || now - r.lastBeat <= timeoutMs) continue;
+      this.log.critical(`WORKER TIMEOUT (pid:${r.pid})`);
+      r.killed = true;
+      this.kill(r, 'SIGKILL');
+    }
+  }
+
+  private onExit(worker: ClusterWorker, code: number | null, signal: string | null): void {
+    const r = this.workers.get(worker.id);
+    if (!r) return;
+    this.workers.delete(worker.id);
+
+    if (signal) {
+      const hint = signal === 'SIGKILL' && !r.killed ? ' Perhaps out of memory?' : '';
+      if (!(r.killed && signal === 'SIGKILL') || hint) this.log.error(`Worker (pid:${r.pid}) was sent ${signal}!${hint}`);
+    } else if (code) {
+      this.log.error(`Worker (pid:${r.pid}) exited with code ${code}.`);
+    }
+
+    if (this.state === 'stopping') {
+      if (this.workers.size === 0) this.onAllGone?.();
+      return;
+    }
+    // A worker that could not boot will not boot the next time either: halt, as Gunicorn does.
+    if (!r.booted && code === ExitStatus.WORKER_BOOT) return void this.halt('Worker failed to boot.', ExitStatus.WORKER_BOOT);
+    if (!r.booted && code === ExitStatus.APP_LOAD) return void this.halt('App failed to load.', ExitStatus.APP_LOAD);
+
+    if (!r.leaving) this.backOff(r);
+    this.manageWorkers();
+  }
+
+  /** Respawns a worker that keeps dying right after its start with a growing delay, never in a tight loop. */
+  private backOff(r: WorkerRecord): void {
+    if (Date.now() - r.spawnedAt > QUICK_DEATH_MS) {
+      this.quickDeaths = 0;
+      return;
+    }
+    this.quickDeaths++;
+    const delay = Math.min(MAX_RESPAWN_DELAY_MS, 100 * 2 ** (this.quickDeaths - 1));
+    this.respawnAt = Date.now() + delay;
+    if (this.quickDeaths > 1) {
+      this.log.warning(`Worker (pid:${r.pid}) died ${this.quickDeaths} times in a row soon after starting; respawning in ${(delay / 1000).toFixed(1)}s`);
+    }
+  }
+
+  // ---- stopping ------------------------------------------------------------------------------
+
+  private onAllGone: (() => void) | null = null;
+
+  private waitForWorkers(ms: number): Promise<void> {
+    if (this.workers.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.onAllGone = done;
+    });
+  }
+
+  /**
+   * Graceful (TERM): workers finish in-flight requests, up to graceful_timeout, then are killed.
+   * Quick (INT, QUIT): they exit at once. A quick stop overtakes a graceful one in progress.
+   */
+  private async stop(graceful: boolean, status: number = ExitStatus.OK, reason?: string): Promise<void> {
+    if (this.state === 'stopping') {
+      if (!graceful) for (const r of this.workers.values()) this.kill(r, 'SIGQUIT');
+      return;
+    }
+    this.state = 'stopping';
+    if (this.tick) clearInterval(this.tick);
+    if (this.respawnTimer) clearTimeout(this.respawnTimer);
+    closeListeners(this.listeners, true);
+    for (const r of this.workers.values()) this.kill(r, graceful ? 'SIGTERM' : 'SIGQUIT');
+    await this.waitForWorkers(this.settings.graceful_timeout * 1000);
+    for (const r of this.workers.values()) {
+      r.killed = true;
+      this.kill(r, 'SIGKILL');
+    }
+    await this.waitForWorkers(5000);
+
+    for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
+    this.pidfile?.unlink(process.pid);
+    const say = status === ExitStatus.OK ? this.log.info : this.log.error;
+    say('Shutting down: Master');
+    if (reason) say(`Reason: ${reason}`);
+    this.finish(status);
+  }
+
+  /** Gunicorn's halt: stop everything and exit with a status that says why. */
+  private halt(reason: string, status: number): Promise<void> {
+    return this.stop(true, status, reason);
+  }
+}
+
+/** -e KEY=VALUE: set in the master so workers inherit it, as Gunicorn does. */
+export function applyEnv(rawEnv: readonly string[]): void {
+  for (const kv of rawEnv) {
+    const eq = kv.indexOf('=');
+    process.env[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+}

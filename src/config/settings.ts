@@ -1,0 +1,294 @@
+/**
+ * THE settings table. One entry per setting, keyed by its Gunicorn name. The command line, the
+ * config file, TSGUNICORN_CMD_ARGS, --help, --print-config, validation errors and the settings
+ * section of the README are all generated from this table: a setting is added here and nowhere
+ * else.
+ */
+import { WORKER_CLASS_CHOICES, validateWorkerClass } from '../worker/classes/names.js';
+import * as v from './validators.js';
+
+export type Section =
+  | 'Config File'
+  | 'Server Socket'
+  | 'Worker Processes'
+  | 'Server Mechanics'
+  | 'Logging'
+  | 'Process Naming'
+  | 'Debugging';
+
+export interface SettingDef<T> {
+  section: Section;
+  /** Command-line flags, spelled as Gunicorn spells them. Absent: config file only. */
+  flags?: readonly string[];
+  /** Placeholder of the flag's argument in --help. Absent: a flag without argument (true when given). */
+  meta?: string;
+  /** The flag may be repeated; each use adds a value. */
+  append?: boolean;
+  /** Default value, computed from the environment (WEB_CONCURRENCY, PORT). */
+  default: (env: NodeJS.ProcessEnv) => T;
+  /** The default as the docs show it. */
+  defaultDoc: string;
+  validate: v.Validator<T>;
+  /** One line for --help and the docs. */
+  doc: string;
+  /** Other config-file keys for this setting (Gunicorn's names where ours differ). */
+  aliases?: readonly string[];
+}
+
+const def = <T>(s: SettingDef<T>): SettingDef<T> => s;
+
+export const SETTINGS = {
+  // Config File
+  config: def({
+    section: 'Config File',
+    flags: ['-c', '--config'],
+    meta: 'CONFIG',
+    default: () => null as string | null,
+    defaultDoc: 'searched from the working directory',
+    validate: v.optionalString,
+    doc: 'Config file (tsgunicorn.config.{js,cjs,mjs,ts,json}, .tsgunicornrc*, or "tsgunicorn" in package.json).',
+  }),
+  app: def({
+    section: 'Config File',
+    default: () => null as string | null,
+    defaultDoc: 'none',
+    validate: v.optionalString,
+    doc: 'The app to serve, MODULE:ATTR, when the command line does not name one.',
+    aliases: ['wsgi_app'],
+  }),
+
+  // Server Socket
+  bind: def({
+    section: 'Server Socket',
+    flags: ['-b', '--bind'],
+    meta: 'ADDRESS',
+    append: true,
+    default: (env) => [env.PORT ? `0.0.0.0:${env.PORT}` : '127.0.0.1:8000'],
+    defaultDoc: "['127.0.0.1:8000'], or ['0.0.0.0:$PORT'] when PORT is set",
+    validate: v.list(v.bindAddress),
+    doc: 'Socket to bind: HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N; repeat to bind several.',
+  }),
+  backlog: def({
+    section: 'Server Socket',
+    flags: ['--backlog'],
+    meta: 'INT',
+    default: () => 2048,
+    defaultDoc: '2048',
+    validate: v.int(1, 65535),
+    doc: 'Maximum number of pending connections the kernel queues while every worker is busy.',
+  }),
+
+  // Worker Processes
+  workers: def({
+    section: 'Worker Processes',
+    flags: ['-w', '--workers'],
+    meta: 'INT',
+    default: (env) => (env.WEB_CONCURRENCY ? v.int(1)(env.WEB_CONCURRENCY, 'workers') : 1),
+    defaultDoc: '1, or $WEB_CONCURRENCY',
+    validate: v.int(1, 1024),
+    doc: 'Number of worker processes.',
+  }),
+  worker_class: def({
+    section: 'Worker Processes',
+    flags: ['-k', '--worker-class'],
+    meta: 'STRING',
+    default: () => 'sync',
+    defaultDoc: 'sync',
+    validate: validateWorkerClass,
+    doc: `Worker class: ${WORKER_CLASS_CHOICES}, or the path of a module implementing a worker class.`,
+  }),
+  threads: def({
+    section: 'Worker Processes',
+    flags: ['--threads'],
+    meta: 'INT',
+    default: () => 1,
+    defaultDoc: '1',
+    validate: v.int(1, 4096),
+    doc: 'Threads per worker for the gthread class; above 1 with the sync class, gthread is used.',
+  }),
+  worker_connections: def({
+    section: 'Worker Processes',
+    flags: ['--worker-connections'],
+    meta: 'INT',
+    default: () => 1000,
+    defaultDoc: '1000',
+    validate: v.int(1),
+    doc: 'Maximum open connections per worker (async and gthread classes).',
+  }),
+  max_requests: def({
+    section: 'Worker Processes',
+    flags: ['--max-requests'],
+    meta: 'INT',
+    default: () => 0,
+    defaultDoc: '0',
+    validate: v.int(0),
+    doc: 'Requests a worker serves before it is replaced gracefully; 0 disables recycling.',
+  }),
+  max_requests_jitter: def({
+    section: 'Worker Processes',
+    flags: ['--max-requests-jitter'],
+    meta: 'INT',
+    default: () => 0,
+    defaultDoc: '0',
+    validate: v.int(0),
+    doc: 'Random extra requests (0..N) added to max_requests per worker, so workers do not all restart at once.',
+  }),
+  timeout: def({
+    section: 'Worker Processes',
+    flags: ['-t', '--timeout'],
+    meta: 'INT',
+    default: () => 30,
+    defaultDoc: '30',
+    validate: v.int(0),
+    doc: 'Seconds a worker may stay silent (event loop blocked) before it is killed and replaced; 0 disables.',
+  }),
+  graceful_timeout: def({
+    section: 'Worker Processes',
+    flags: ['--graceful-timeout'],
+    meta: 'INT',
+    default: () => 30,
+    defaultDoc: '30',
+    validate: v.int(0),
+    doc: 'Seconds workers get to finish in-flight requests on a graceful stop before they are killed.',
+  }),
+  keepalive: def({
+    section: 'Worker Processes',
+    flags: ['--keep-alive'],
+    meta: 'INT',
+    default: () => 2,
+    defaultDoc: '2',
+    validate: v.int(0),
+    doc: 'Seconds an idle keep-alive connection is held open (async and gthread classes); 0 disables keep-alive.',
+  }),
+
+  // Server Mechanics
+  chdir: def({
+    section: 'Server Mechanics',
+    flags: ['--chdir'],
+    meta: 'CHDIR',
+    default: () => process.cwd(),
+    defaultDoc: 'the working directory',
+    validate: v.nonEmptyString,
+    doc: 'Change to this directory before loading the app.',
+  }),
+  raw_env: def({
+    section: 'Server Mechanics',
+    flags: ['-e', '--env'],
+    meta: 'ENV',
+    append: true,
+    default: () => [] as string[],
+    defaultDoc: '[]',
+    validate: v.envList,
+    doc: 'Set an environment variable for the app (KEY=VALUE); repeat for several.',
+  }),
+  pidfile: def({
+    section: 'Server Mechanics',
+    flags: ['-p', '--pid'],
+    meta: 'FILE',
+    default: () => null as string | null,
+    defaultDoc: 'none',
+    validate: v.optionalString,
+    doc: 'Write the master pid to this file; it is removed on exit.',
+  }),
+  preload_app: def({
+    section: 'Server Mechanics',
+    flags: ['--preload'],
+    default: () => false,
+    defaultDoc: 'false',
+    validate: v.bool,
+    doc: 'Load the app in the master before forking, so a broken app fails fast (workers still load their own copy).',
+  }),
+
+  // Logging
+  loglevel: def({
+    section: 'Logging',
+    flags: ['--log-level'],
+    meta: 'LEVEL',
+    default: () => 'info' as const,
+    defaultDoc: 'info',
+    validate: v.choice(['debug', 'info', 'warning', 'error', 'critical'] as const),
+    doc: 'Error log level: debug, info, warning, error or critical.',
+  }),
+  errorlog: def({
+    section: 'Logging',
+    flags: ['--error-logfile', '--log-file'],
+    meta: 'FILE',
+    default: () => '-',
+    defaultDoc: "'-' (stderr)",
+    validate: v.nonEmptyString,
+    doc: "Error log file; '-' is stderr.",
+  }),
+  accesslog: def({
+    section: 'Logging',
+    flags: ['--access-logfile'],
+    meta: 'FILE',
+    default: () => null as string | null,
+    defaultDoc: 'none (off)',
+    validate: v.optionalString,
+    doc: "Access log file; '-' is stdout.",
+  }),
+  access_log_format: def({
+    section: 'Logging',
+    flags: ['--access-logformat'],
+    meta: 'STRING',
+    default: () => '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
+    defaultDoc: 'Gunicorn\'s: %(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
+    validate: v.nonEmptyString,
+    doc: 'Access log line format, with Gunicorn\'s atoms (h l u t r m U q H s B b f a T D M L p {header}i {header}o {var}e).',
+  }),
+
+  // Process Naming
+  proc_name: def({
+    section: 'Process Naming',
+    flags: ['-n', '--name'],
+    meta: 'STRING',
+    default: () => null as string | null,
+    defaultDoc: 'the app spec',
+    validate: v.optionalString,
+    doc: 'Name shown in process titles: "tsgunicorn: master [NAME]".',
+  }),
+
+  // Debugging
+  check_config: def({
+    section: 'Debugging',
+    flags: ['--check-config'],
+    default: () => false,
+    defaultDoc: 'false',
+    validate: v.bool,
+    doc: 'Check the configuration and that the app loads, then exit 0 (good) or 1 (bad).',
+  }),
+  print_config: def({
+    section: 'Debugging',
+    flags: ['--print-config'],
+    default: () => false,
+    defaultDoc: 'false',
+    validate: v.bool,
+    doc: 'Print the fully resolved settings and exit (implies --check-config).',
+  }),
+} as const;
+
+export type SettingName = keyof typeof SETTINGS;
+export type Settings = { -readonly [K in SettingName]: ReturnType<(typeof SETTINGS)[K]['validate']> };
+
+export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
+
+export function settingDef(name: SettingName): SettingDef<unknown> {
+  return SETTINGS[name] as SettingDef<unknown>;
+}
+
+/** Every setting at its default for the given environment. */
+export function defaults(env: NodeJS.ProcessEnv): Settings {
+  const out: Record<string, unknown> = {};
+  for (const name of SETTING_NAMES) out[name] = settingDef(name).default(env);
+  return out as Settings;
+}
+
+/** The name a config-file key refers to: snake_case, camelCase or an alias. */
+export function canonicalName(key: string): SettingName | undefined {
+  const snake = key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`).replace(/-/g, '_');
+  if (snake in SETTINGS) return snake as SettingName;
+  for (const name of SETTING_NAMES) {
+    if (settingDef(name).aliases?.includes(snake)) return name;
+  }
+  return undefined;
+}

@@ -1,0 +1,115 @@
+/**
+ * The node:http server both in-process worker classes (sync, async) serve with. It never listens:
+ * the worker's acceptors hand it connections. It wraps the app with what every request needs
+ * (counting, the access log, a 500 instead of a dead worker when the app throws) and knows how
+ * to drain: no new requests on open connections, in-flight ones finish, idle ones close.
+ */
+import http, { type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import type net from 'node:net';
+import type { WorkerClassContext } from '../worker/classes/types.js';
+import { sendError } from './errors.js';
+
+export interface ServingOptions {
+  /** Answer every request with Connection: close (sync class, or keep-alive disabled). */
+  closeEach: boolean;
+  keepAliveTimeoutMs: number;
+}
+
+export class HttpServing {
+  readonly server: http.Server;
+  readonly connections = new Set<net.Socket>();
+  private readonly inFlight = new Set<ServerResponse>();
+  private draining = false;
+  private drainedWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly ctx: WorkerClassContext,
+    private readonly app: RequestListener,
+    private readonly opts: ServingOptions,
+  ) {
+    this.server = http.createServer({ keepAliveTimeout: opts.keepAliveTimeoutMs }, (req, res) => this.onRequest(req, res));
+    // node:http tracks connections (headers/request timeouts, closeIdleConnections) only once it
+    // has emitted 'listening'; this server is fed by our acceptors and never listens itself.
+    this.server.emit('listening');
+  }
+
+  /** Takes an accepted connection; `onClose` runs when it is gone. */
+  attach(socket: net.Socket, onClose: () => void): void {
+    this.connections.add(socket);
+    socket.once('close', () => {
+      this.connections.delete(socket);
+      onClose();
+      if (this.draining && this.connections.size === 0) this.settle();
+    });
+    this.server.emit('connection', socket);
+  }
+
+  get requests(): number {
+    return this.inFlight.size;
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.ctx.requestStarted();
+    if (this.opts.closeEach || this.draining) res.shouldKeepAlive = false;
+    this.inFlight.add(res);
+    res.once('close', () => this.inFlight.delete(res));
+    if (this.ctx.accessLog) this.logAccess(req, res);
+    try {
+      const result = this.app(req, res) as unknown;
+      if (result && typeof (result as Promise<unknown>).then === 'function') {
+        (result as Promise<unknown>).then(undefined, (err: unknown) => this.fail(req, res, err));
+      }
+    } catch (err) {
+      this.fail(req, res, err);
+    }
+  }
+
+  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    this.ctx.log.exception(`Error handling request ${req.url ?? ''}`, err);
+    if (!res.headersSent && !res.destroyed) sendError(res, 500);
+    else res.destroy();
+  }
+
+  /** Counts body bytes as Gunicorn does (what the app wrote, before chunk framing). */
+  private logAccess(req: IncomingMessage, res: ServerResponse): void {
+    const start = new Date();
+    const startNs = process.hrtime.bigint();
+    let sent = 0;
+    const write = res.write;
+    const end = res.end;
+    const count = (chunk: unknown, encoding?: unknown) => {
+      if (typeof chunk === 'string') sent += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+      else if (chunk instanceof Uint8Array) sent += chunk.byteLength;
+    };
+    res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
+      count(chunk, rest[0]);
+      return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+    } as typeof res.write;
+    res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
+      if (typeof chunk !== 'function') count(chunk, rest[0]);
+      return (end as (...a: unknown[]) => ServerResponse).call(this, chunk, ...rest);
+    } as typeof res.end;
+    res.once('finish', () => {
+      const bodyless = req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304;
+      this.ctx.accessLog?.log(req, res, start, startNs, bodyless ? 0 : sent);
+    });
+  }
+
+  /**
+   * Stops taking requests: responses not yet started say Connection: close; idle keep-alive
+   * connections get until their keep-alive timeout to send one last request (answered with
+   * Connection: close) rather than being cut while a request may be on its way.
+   */
+  drain(): Promise<void> {
+    this.draining = true;
+    for (const res of this.inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+    const p = new Promise<void>((resolve) => this.drainedWaiters.push(resolve));
+    if (this.connections.size === 0) this.settle();
+    else setTimeout(() => this.server.closeIdleConnections(), this.opts.keepAliveTimeoutMs).unref();
+    return p;
+  }
+
+  private settle(): void {
+    for (const w of this.drainedWaiters.splice(0)) w();
+  }
+}

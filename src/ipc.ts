@@ -1,0 +1,34 @@
+/**
+ * Messages between the master and its workers over the cluster IPC channel. Small and few:
+ * nothing here travels per request.
+ */
+import type { Settings } from './config/settings.js';
+
+/** What a worker learns at fork time, through its environment (available before any IPC). */
+export interface WorkerBoot {
+  settings: Settings;
+  /** The resolved worker class (a builtin name or a module path). */
+  workerClass: string;
+  /** How many listeners the master holds; handles arrive as `listener` messages. */
+  listeners: number;
+  /** Process titles and log lines name the server by this. */
+  procName: string;
+}
+
+export const WORKER_BOOT_ENV = 'TSGUNICORN_WORKER';
+
+export type MasterMessage =
+  /** A duplicate of listener i's descriptor rides along as the message's handle. */
+  { t: 'listener'; i: number };
+
+export type WorkerMessage =
+  /** The app is loaded and the worker class serves. */
+  | { t: 'booted' }
+  /** Liveness, sent from the worker's event loop. */
+  | { t: 'hb' }
+  /** The worker wants another duplicate of listener i (it closed one to pause accepting). */
+  | { t: 'listener?'; i: number };
+
+export function isWorkerMessage(m: unknown): m is WorkerMessage {
+  return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
+}

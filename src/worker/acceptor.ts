@@ -1,0 +1,123 @@
+/**
+ * Accepting connections in a worker, with a pause that costs nothing on the common path.
+ *
+ * Each listener is a descriptor the master duplicated to us. To stop accepting (the worker is
+ * full) we close our duplicate: libuv stops its accept loop at once, and the socket lives on in
+ * the master and the other workers, who take the next connections. To start again we listen on
+ * a spare duplicate kept for that moment and ask the master for a new spare in the background,
+ * so resuming never waits on IPC. Nothing here runs per request unless the worker class pauses
+ * per request (sync).
+ */
+import net from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import type { ServerHandle } from '../listeners/create.js';
+import type { Logger } from '../log/logger.js';
+
+export type SocketHandler = (socket: net.Socket) => void;
+
+class Acceptor {
+  private current: ServerHandle | null = null;
+  private spares: ServerHandle[] = [];
+  private requested = false;
+
+  constructor(
+    private readonly index: number,
+    private readonly gate: Gate,
+  ) {}
+
+  /** A duplicate arrived from the master. */
+  adopt(handle: ServerHandle): void {
+    this.requested = false;
+    if (this.gate.closed) return handle.close();
+    if (!this.current && !this.gate.paused) this.listen(handle);
+    else this.spares.push(handle);
+    this.wantSpare();
+  }
+
+  pause(): void {
+    const h = this.current;
+    this.current = null;
+    h?.close();
+  }
+
+  resume(): void {
+    if (this.current) return;
+    const h = this.spares.shift();
+    if (h) this.listen(h);
+    this.wantSpare();
+  }
+
+  close(): void {
+    this.pause();
+    for (const h of this.spares.splice(0)) h.close();
+  }
+
+  private wantSpare(): void {
+    if (this.spares.length === 0 && !this.requested && !this.gate.closed) {
+      this.requested = true;
+      this.gate.requestHandle(this.index);
+    }
+  }
+
+  private listen(h: ServerHandle): void {
+    h.onconnection = (err, client) => {
+      if (err) {
+        // EMFILE and friends: the connection stays queued; say why it is not being served.
+        this.gate.log.error(`accept() failed: ${getSystemErrorName(err)}`);
+        return;
+      }
+      const socket = new net.Socket({ handle: client, readable: true, writable: true } as net.SocketConstructorOpts);
+      this.gate.onSocket(socket);
+    };
+    const err = h.listen(this.gate.backlog);
+    if (err) {
+      this.gate.log.error(`listen() failed on listener ${this.index}: ${getSystemErrorName(err)}`);
+      h.close();
+      return;
+    }
+    this.current = h;
+  }
+}
+
+/** All of a worker's listeners, opened and closed together. */
+export class Gate {
+  paused = false;
+  closed = false;
+  onSocket: SocketHandler = (s) => s.destroy();
+  private readonly acceptors: Acceptor[];
+
+  constructor(
+    count: number,
+    readonly backlog: number,
+    readonly requestHandle: (index: number) => void,
+    readonly log: Logger,
+  ) {
+    this.acceptors = Array.from({ length: count }, (_, i) => new Acceptor(i, this));
+  }
+
+  adopt(index: number, handle: ServerHandle): void {
+    const a = this.acceptors[index];
+    if (a) a.adopt(handle);
+    else handle.close();
+  }
+
+  /** Stop taking connections until resume(); they wait in the kernel backlog or go to another worker. */
+  pause(): void {
+    if (this.paused || this.closed) return;
+    this.paused = true;
+    for (const a of this.acceptors) a.pause();
+  }
+
+  resume(): void {
+    if (!this.paused || this.closed) return;
+    this.paused = false;
+    for (const a of this.acceptors) a.resume();
+  }
+
+  /** For good: the worker is leaving. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const a of this.acceptors) a.close();
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * A worker process: loads the app, runs its worker class on the connections its acceptors take,
+ * reports liveness, and leaves the way Gunicorn's workers do (TERM graceful, INT/QUIT at once,
+ * after max_requests gracefully). Exit statuses tell the master what happened at boot:
+ * 3 = failed to boot, 4 = the app failed to load.
+ */
+import cluster from 'node:cluster';
+import type { Socket } from 'node:net';
+import { loadApp } from '../app/index.js';
+import { AppLoadError, ExitStatus, oneLine } from '../errors.js';
+import { WORKER_BOOT_ENV, type MasterMessage, type WorkerBoot, type WorkerMessage } from '../ipc.js';
+import { AccessLog } from '../log/access.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import type { ServerHandle } from '../listeners/create.js';
+import { Gate } from './acceptor.js';
+import { loadWorkerClass } from './classes/index.js';
+import type { WorkerClass, WorkerClassContext } from './classes/types.js';
+
+function send(msg: WorkerMessage): void {
+  if (process.connected) process.send?.(msg);
+}
+
+/** Gunicorn draws each worker's limit once: max_requests + randint(0, jitter). */
+function requestLimit(max: number, jitter: number): number {
+  if (max <= 0) return Infinity;
+  return max + Math.floor(Math.random() * (jitter + 1));
+}
+
+/** The first lines of a stack: enough to see where an app failed, not a wall of frames. */
+function shortStack(err: unknown, frames = 5): string {
+  const stack = err instanceof Error ? err.stack : undefined;
+  return stack ? stack.split('\n').slice(0, frames + 1).join('\n') : String(err);
+}
+
+async function main(): Promise<void> {
+  if (!cluster.isWorker || !process.env[WORKER_BOOT_ENV]) {
+    console.error('tsgunicorn: the worker entry point is started by the master, not by hand');
+    process.exit(ExitStatus.USAGE);
+  }
+  const boot = JSON.parse(process.env[WORKER_BOOT_ENV]!) as WorkerBoot;
+  delete process.env[WORKER_BOOT_ENV];
+  const { settings } = boot;
+  process.title = `tsgunicorn: worker [${boot.procName}]`;
+
+  const log = createLogger({ errorlog: settings.errorlog, loglevel: settings.loglevel });
+  log.info(`Booting worker with pid: ${process.pid}`);
+  const accessLog = settings.accesslog ? new AccessLog(settings.accesslog, settings.access_log_format) : null;
+
+  if (settings.timeout > 0) {
+    // Sent from the event loop: a loop blocked by the app stops the beats, and the master notices.
+    const every = Math.min(1000, Math.max(100, (settings.timeout * 1000) / 4));
+    setInterval(() => send({ t: 'hb' }), every);
+    send({ t: 'hb' });
+  }
+
+  const gate = new Gate(boot.listeners, settings.backlog, (i) => send({ t: 'listener?', i }), log);
+  gate.paused = true; // until the app is loaded
+  process.on('message', (msg: MasterMessage, handle?: unknown) => {
+    if (msg?.t === 'listener' && handle) gate.adopt(msg.i, handle as ServerHandle);
+  });
+
+  let worker: WorkerClass | null = null;
+  let stopping = false;
+  const exit = (code: number) => {
+    accessLog?.flush();
+    process.exit(code);
+  };
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    gate.close();
+    if (worker) {
+      const limit = new Promise<void>((r) => setTimeout(r, settings.graceful_timeout * 1000).unref());
+      await Promise.race([worker.shutdown(), limit]);
+    }
+    log.info(`Worker exiting (pid: ${process.pid})`);
+    exit(code);
+  };
+  const quit = () => {
+    log.info(`Worker exiting (pid: ${process.pid})`);
+    exit(ExitStatus.OK);
+  };
+  process.on('SIGTERM', () => void stop(ExitStatus.OK));
+  process.on('SIGINT', quit);
+  process.on('SIGQUIT', quit);
+  process.on('SIGUSR1', () => {
+    log.reopen();
+    accessLog?.reopen();
+  });
+  process.on('unhandledRejection', (reason) => log.exception('Unhandled promise rejection in the app', reason));
+  process.on('uncaughtException', (err) => {
+    // After an uncaught exception the app's state is unknown: finish what is in flight, then
+    // let the master start a fresh worker.
+    log.exception('Uncaught exception in worker; restarting it', err);
+    void stop(worker ? 1 : ExitStatus.WORKER_BOOT);
+  });
+
+  let served = 0;
+  const limit = requestLimit(settings.max_requests, settings.max_requests_jitter);
+  const ctx: WorkerClassContext = {
+    settings,
+    log,
+    gate,
+    accessLog,
+    loadApp: () => loadApp(settings.app ?? '', settings.chdir, log),
+    requestStarted() {
+      if (++served === limit) {
+        log.info('Autorestarting worker after current request.');
+        void stop(ExitStatus.OK);
+      }
+    },
+  };
+
+  try {
+    const cls = await loadWorkerClass(boot.workerClass, settings.chdir);
+    worker = await cls.create(ctx);
+  } catch (err) {
+    failBoot(log, err);
+  }
+  gate.onSocket = (socket: Socket) => worker!.handleConnection(socket);
+  gate.resume();
+  send({ t: 'booted' });
+}
+
+function failBoot(log: Logger, err: unknown): never {
+  const code = err instanceof AppLoadError ? ExitStatus.APP_LOAD : ExitStatus.WORKER_BOOT;
+  log.error(oneLine(err));
+  const cause = err instanceof Error ? err.cause : undefined;
+  if (cause) log.debug(shortStack(cause));
+  process.exit(code);
+}
+
+void main();
