@@ -76,6 +76,7 @@ class Acceptor {
       return;
     }
     this.current = h;
+    this.gate.listening(this.index);
   }
 }
 
@@ -85,6 +86,8 @@ export class Gate {
   closed = false;
   onSocket: SocketHandler = (s) => s.destroy();
   private readonly acceptors: Acceptor[];
+  private readonly unopened: Set<number>;
+  private onOpen: (() => void) | null = null;
 
   constructor(
     count: number,
@@ -93,6 +96,18 @@ export class Gate {
     readonly log: Logger,
   ) {
     this.acceptors = Array.from({ length: count }, (_, i) => new Acceptor(i, this));
+    this.unopened = new Set(this.acceptors.keys());
+  }
+
+  /** Resolves once every listener is listening: only then may the worker say it serves. */
+  opened(): Promise<void> {
+    if (this.unopened.size === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.onOpen = resolve));
+  }
+
+  /** Called by an acceptor when it listens. */
+  listening(index: number): void {
+    if (this.unopened.delete(index) && this.unopened.size === 0) this.onOpen?.();
   }
 
   adopt(index: number, handle: ServerHandle): void {

@@ -119,6 +119,8 @@ async function main(): Promise<void> {
   }
   gate.onSocket = (socket: Socket) => worker!.handleConnection(socket);
   gate.resume();
+  // The master's socket only starts listening when a worker listens on it; say "booted" after that.
+  await gate.opened();
   send({ t: 'booted' });
 }
 
