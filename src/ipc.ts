@@ -24,6 +24,8 @@ export type MasterMessage =
 export type WorkerMessage =
   /** The app is loaded and the worker class serves. */
   | { t: 'booted' }
+  /** The worker is leaving on its own (max_requests, a fatal error): start its replacement now. */
+  | { t: 'leaving' }
   /** Liveness, sent from the worker's event loop. */
   | { t: 'hb' }
   /** The worker wants another duplicate of listener i (it closed one to pause accepting). */

@@ -250,6 +250,10 @@ export class Arbiter {
         this.log.debug(`Worker booted (pid:${r.pid})`);
         this.retireOldGenerations();
         break;
+      case 'leaving':
+        r.leaving = true;
+        this.manageWorkers();
+        break;
       case 'listener?':
         this.sendListener(r, msg.i);
         break;

@@ -68,6 +68,7 @@ async function main(): Promise<void> {
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
+    send({ t: 'leaving' });
     gate.close();
     if (worker) {
       const limit = new Promise<void>((r) => setTimeout(r, settings.graceful_timeout * 1000).unref());
