@@ -17,6 +17,7 @@ const SECTION_ORDER: Section[] = [
   'Server Socket',
   'Worker Processes',
   'Server Mechanics',
+  'Security',
   'Logging',
   'Process Naming',
   'Debugging',

@@ -12,6 +12,7 @@ export type Section =
   | 'Server Socket'
   | 'Worker Processes'
   | 'Server Mechanics'
+  | 'Security'
   | 'Logging'
   | 'Process Naming'
   | 'Debugging';
@@ -197,6 +198,45 @@ export const SETTINGS = {
     defaultDoc: 'false',
     validate: v.bool,
     doc: 'Load the app in the master before forking, so a broken app fails fast (workers still load their own copy).',
+  }),
+
+  header_map: def({
+    section: 'Server Mechanics',
+    flags: ['--header-map'],
+    meta: 'STRING',
+    default: () => 'drop' as const,
+    defaultDoc: 'drop',
+    validate: v.choice(['drop', 'refuse', 'dangerous'] as const),
+    doc: "Request headers whose name contains '_': drop (removed before the app sees them), refuse (400) or dangerous (kept).",
+  }),
+
+  // Security
+  limit_request_line: def({
+    section: 'Security',
+    flags: ['--limit-request-line'],
+    meta: 'INT',
+    default: () => 4094,
+    defaultDoc: '4094',
+    validate: v.int(0),
+    doc: 'Maximum size of the request line (method, target, version) in bytes, else 400; 0 is unlimited, values above 8190 mean 8190.',
+  }),
+  limit_request_fields: def({
+    section: 'Security',
+    flags: ['--limit-request-fields'],
+    meta: 'INT',
+    default: () => 100,
+    defaultDoc: '100',
+    validate: v.int(0),
+    doc: 'Maximum number of header fields in a request, else 431; 0 or values above 32768 mean 32768.',
+  }),
+  limit_request_field_size: def({
+    section: 'Security',
+    flags: ['--limit-request-field_size'],
+    meta: 'INT',
+    default: () => 8190,
+    defaultDoc: '8190',
+    validate: v.int(0),
+    doc: 'Maximum size of one header field (name, value and separators) in bytes, else 431; 0 means the default, 8190, as in Gunicorn 26.',
   }),
 
   // Logging

@@ -7,12 +7,15 @@
 import http, { type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type net from 'node:net';
 import type { WorkerClassContext } from '../worker/classes/types.js';
-import { sendError } from './errors.js';
+import { invokeApp } from './invoke.js';
+import { checkRequest, parserOptions, refuse, requestLimits, type RequestLimits } from './limits.js';
 
 export interface ServingOptions {
   /** Answer every request with Connection: close (sync class, or keep-alive disabled). */
   closeEach: boolean;
   keepAliveTimeoutMs: number;
+  /** Asked per request: answer this one with Connection: close (gthread's keep-alive slots). */
+  closeWhen?: () => boolean;
 }
 
 export class HttpServing {
@@ -21,13 +24,20 @@ export class HttpServing {
   private readonly inFlight = new Set<ServerResponse>();
   private draining = false;
   private drainedWaiters: (() => void)[] = [];
+  private readonly limits: RequestLimits;
 
   constructor(
     private readonly ctx: WorkerClassContext,
     private readonly app: RequestListener,
     private readonly opts: ServingOptions,
   ) {
-    this.server = http.createServer({ keepAliveTimeout: opts.keepAliveTimeoutMs }, (req, res) => this.onRequest(req, res));
+    this.limits = requestLimits(ctx.settings);
+    const { maxHeaderSize, maxHeadersCount } = parserOptions(this.limits);
+    this.server = http.createServer({ keepAliveTimeout: opts.keepAliveTimeoutMs, maxHeaderSize }, (req, res) => this.onRequest(req, res));
+    this.server.maxHeadersCount = maxHeadersCount;
+    // A client that half-closes after its request still gets the answer (node would end the
+    // socket on the client's FIN and drop a response not yet written). Undocumented but long-lived.
+    (this.server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     // node:http tracks connections (headers/request timeouts, closeIdleConnections) only once it
     // has emitted 'listening'; this server is fed by our acceptors and never listens itself.
     this.server.emit('listening');
@@ -36,6 +46,7 @@ export class HttpServing {
   /** Takes an accepted connection; `onClose` runs when it is gone. */
   attach(socket: net.Socket, onClose: () => void): void {
     this.connections.add(socket);
+    socket.allowHalfOpen = true;
     socket.once('close', () => {
       this.connections.delete(socket);
       onClose();
@@ -49,25 +60,14 @@ export class HttpServing {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const verdict = checkRequest(req, this.limits);
+    if (verdict !== 0) return refuse(req, res, verdict, this.limits, this.ctx.log);
     this.ctx.requestStarted();
-    if (this.opts.closeEach || this.draining) res.shouldKeepAlive = false;
+    if (this.opts.closeEach || this.draining || this.opts.closeWhen?.()) res.shouldKeepAlive = false;
     this.inFlight.add(res);
     res.once('close', () => this.inFlight.delete(res));
     if (this.ctx.accessLog) this.logAccess(req, res);
-    try {
-      const result = this.app(req, res) as unknown;
-      if (result && typeof (result as Promise<unknown>).then === 'function') {
-        (result as Promise<unknown>).then(undefined, (err: unknown) => this.fail(req, res, err));
-      }
-    } catch (err) {
-      this.fail(req, res, err);
-    }
-  }
-
-  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    this.ctx.log.exception(`Error handling request ${req.url ?? ''}`, err);
-    if (!res.headersSent && !res.destroyed) sendError(res, 500);
-    else res.destroy();
+    invokeApp(this.app, req, res, this.ctx.log);
   }
 
   /** Counts body bytes as Gunicorn does (what the app wrote, before chunk framing). */

@@ -104,6 +104,7 @@ async function main(): Promise<void> {
     gate,
     accessLog,
     loadApp: () => loadApp(settings.app ?? '', settings.chdir, log),
+    recycle: () => void stop(ExitStatus.OK),
     requestStarted() {
       if (++served === limit) {
         log.info('Autorestarting worker after current request.');

@@ -7,6 +7,7 @@ import type { WorkerClassModule } from './types.js';
 const BUILTIN: Record<BuiltinClass, () => Promise<WorkerClassModule>> = {
   sync: () => import('./sync.js'),
   async: () => import('./async.js'),
+  gthread: () => import('./gthread.js'),
 };
 
 /** A builtin class by name, or a custom one from a module path (relative to chdir). */

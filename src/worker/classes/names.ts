@@ -4,17 +4,18 @@
  */
 import { ConfigError } from '../../errors.js';
 
-export const BUILTIN_CLASSES = ['sync', 'async'] as const;
+export const BUILTIN_CLASSES = ['sync', 'gthread', 'async'] as const;
 export type BuiltinClass = (typeof BUILTIN_CLASSES)[number];
 
 /**
  * Gunicorn's names for its event-loop workers all mean the async class here, so a Gunicorn
- * command line works unchanged; the arbiter prints a one-line notice when one is used.
+ * command line works unchanged (the arbiter prints a one-line notice); `threads` is gthread.
  */
 export const CLASS_ALIASES: Readonly<Record<string, BuiltinClass>> = {
   gevent: 'async',
   eventlet: 'async',
   tornado: 'async',
+  threads: 'gthread',
 };
 
 export const WORKER_CLASS_CHOICES = [...BUILTIN_CLASSES, ...Object.keys(CLASS_ALIASES)].join(', ');
@@ -45,11 +46,11 @@ export interface ResolvedClass {
 /** Applies Gunicorn's aliases and its rule that --threads > 1 turns the sync class into gthread. */
 export function resolveWorkerClass(requested: string, threads: number): ResolvedClass {
   const alias = CLASS_ALIASES[requested];
-  if (alias) {
-    return { name: alias, notice: `Worker class ${requested} runs as ${alias}: the Node event loop serves many connections per worker.` };
+  if (alias === 'async') {
+    return { name: alias, notice: `Worker class ${requested} runs as async: the Node event loop serves many connections per worker.` };
   }
-  if (requested === 'sync' && threads > 1) {
-    throw new ConfigError('threads', threads, 'the gthread worker class is not available in this version; use -k async or --threads 1');
-  }
+  if (alias) return { name: alias };
+  // As in Gunicorn, asking for several threads with the default class means gthread.
+  if (requested === 'sync' && threads > 1) return { name: 'gthread' };
   return { name: requested };
 }

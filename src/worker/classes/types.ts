@@ -21,6 +21,8 @@ export interface WorkerClassContext {
   readonly accessLog: AccessLog | null;
   /** Call once per request as it starts: the worker counts it for max_requests. */
   requestStarted(): void;
+  /** Replace this worker gracefully (e.g. a thread is stuck): in-flight requests finish first. */
+  recycle(): void;
 }
 
 export interface WorkerClass {

@@ -1,0 +1,287 @@
+/**
+ * gthread: a pool of real worker_threads per worker, each running the app; one request per
+ * thread at a time. Max concurrent requests = workers × threads, and unlike Python's threads
+ * these run JavaScript in parallel.
+ *
+ * The main thread owns every connection and parses HTTP (node:http), so idle keep-alive
+ * connections cost no thread. Requests, not connections, are scheduled: each request goes to
+ * whichever thread is idle, and waits in a queue while all are busy. Threads start on demand up
+ * to --threads and retire after a while without work. The worker stops accepting connections
+ * while every thread is busy or it holds --worker-connections connections; keep-alive is only
+ * offered while fewer than worker_connections − threads connections are open (as Gunicorn).
+ */
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type net from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { Worker } from 'node:worker_threads';
+import { AppImportError, AppLoadError } from '../../errors.js';
+import { appFailed } from '../../http/invoke.js';
+import { HttpServing } from '../../http/server.js';
+import type { FromThread, ThreadData, ToThread } from './gthread/protocol.js';
+import type { WorkerClass, WorkerClassContext } from './types.js';
+
+const THREAD_ENTRY = new URL('./gthread/thread.js', import.meta.url);
+/** An idle thread beyond the first is retired after this long without a request. */
+export const THREAD_IDLE_MS = 30_000;
+
+interface Job {
+  id: number;
+  req: IncomingMessage;
+  res: ServerResponse;
+  thread: AppThread | null;
+  startedAt: number;
+  done: boolean;
+}
+
+class AppThread {
+  readonly worker: Worker;
+  job: Job | null = null;
+  idleSince = Date.now();
+  ready = false;
+
+  constructor(data: ThreadData) {
+    this.worker = new Worker(THREAD_ENTRY, { workerData: data });
+  }
+
+  post(msg: ToThread): void {
+    this.worker.postMessage(msg);
+  }
+}
+
+class ThreadPool {
+  private readonly threads = new Set<AppThread>();
+  private readonly idle: AppThread[] = [];
+  private readonly queue: Job[] = [];
+  private seq = 0;
+  private closing = false;
+  private readonly data: ThreadData;
+  private readonly sweeper: NodeJS.Timeout;
+  /** Called whenever the pool goes from full to not full or back. */
+  onChange: () => void = () => {};
+
+  constructor(
+    private readonly ctx: WorkerClassContext,
+    private readonly max: number,
+  ) {
+    const s = ctx.settings;
+    this.data = { app: s.app ?? '', chdir: s.chdir, errorlog: s.errorlog, loglevel: s.loglevel };
+    this.sweeper = setInterval(() => this.sweep(), 1000);
+    this.sweeper.unref();
+  }
+
+  /** Starts the first thread; rejects as the app loader would if the app cannot load. */
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => this.spawn(resolve, reject));
+  }
+
+  get busy(): number {
+    return this.threads.size - this.idle.length;
+  }
+
+  /** Every thread busy and no more may start: new connections should go elsewhere. */
+  get full(): boolean {
+    return this.idle.length === 0 && this.threads.size >= this.max;
+  }
+
+  dispatch: RequestListener = (req, res) => {
+    const job: Job = { id: ++this.seq, req, res, thread: null, startedAt: 0, done: false };
+    res.once('close', () => {
+      if (!job.done) this.abort(job);
+    });
+    const t = this.idle.pop();
+    if (t) this.run(t, job);
+    else {
+      this.queue.push(job);
+      if (this.threads.size < this.max) this.spawn();
+    }
+  };
+
+  private run(t: AppThread, job: Job): void {
+    const wasFull = this.full;
+    t.job = job;
+    job.thread = t;
+    job.startedAt = Date.now();
+    const { req } = job;
+    const socket = req.socket as net.Socket & Partial<TLSSocket>;
+    const body = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    t.post({
+      t: 'req',
+      id: job.id,
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      httpVersionMajor: req.httpVersionMajor,
+      httpVersionMinor: req.httpVersionMinor,
+      rawHeaders: req.rawHeaders,
+      remoteAddress: socket.remoteAddress,
+      remotePort: socket.remotePort,
+      localAddress: socket.localAddress,
+      localPort: socket.localPort,
+      encrypted: socket.encrypted === true,
+      body,
+    });
+    if (body) {
+      req.on('data', (chunk: Buffer) => {
+        if (!job.done) t.post({ t: 'data', id: job.id, chunk });
+      });
+      req.once('end', () => {
+        if (!job.done) t.post({ t: 'end', id: job.id, rawTrailers: req.rawTrailers });
+      });
+    }
+    if (this.full !== wasFull) this.onChange();
+  }
+
+  private onMessage(t: AppThread, msg: FromThread): void {
+    const job = t.job;
+    if (msg.t === 'ready' || msg.t === 'load-error' || !job || job.id !== msg.id) return;
+    const { res, req } = job;
+    switch (msg.t) {
+      case 'head':
+        if (msg.close) res.shouldKeepAlive = false;
+        res.writeHead(msg.status, msg.reason, msg.headers);
+        break;
+      case 'data': {
+        const n = msg.chunk.byteLength;
+        res.write(Buffer.from(msg.chunk.buffer, msg.chunk.byteOffset, n), () => {
+          if (!job.done) t.post({ t: 'ack', id: job.id, n });
+        });
+        break;
+      }
+      case 'end':
+        job.done = true;
+        res.end();
+        // A body the app never read must not stall the connection: let it drain and be dropped.
+        if (!req.complete) req.resume();
+        this.release(t);
+        break;
+      case 'pause':
+        req.pause();
+        break;
+      case 'resume':
+        req.resume();
+        break;
+      case 'info':
+        if (msg.status === 103) res.writeEarlyHints(msg.headers);
+        break;
+    }
+  }
+
+  private abort(job: Job): void {
+    job.done = true;
+    const t = job.thread;
+    if (!t) {
+      const i = this.queue.indexOf(job);
+      if (i >= 0) this.queue.splice(i, 1);
+      return;
+    }
+    t.post({ t: 'abort', id: job.id });
+    // The client is gone; the thread takes the next request while the app winds this one down.
+    this.release(t);
+  }
+
+  private release(t: AppThread): void {
+    const wasFull = this.full;
+    t.job = null;
+    const next = this.closing ? undefined : this.queue.shift();
+    if (next) this.run(t, next);
+    else {
+      t.idleSince = Date.now();
+      this.idle.push(t);
+    }
+    if (this.full !== wasFull) this.onChange();
+  }
+
+  private spawn(onReady?: () => void, onLoadError?: (err: Error) => void): void {
+    const t = new AppThread(this.data);
+    this.threads.add(t);
+    t.worker.on('message', (msg: FromThread) => {
+      if (msg.t === 'ready') {
+        t.ready = true;
+        onReady?.();
+        this.release(t);
+      } else if (msg.t === 'load-error') {
+        const err = msg.kind === 'load' ? new AppLoadError(msg.message) : new AppImportError(msg.message);
+        if (msg.stack) err.cause = Object.assign(new Error(msg.message), { stack: msg.stack });
+        if (onLoadError) onLoadError(err);
+        else this.ctx.log.error(`App thread could not load the app: ${msg.message}`);
+        void t.worker.terminate();
+      } else {
+        this.onMessage(t, msg);
+      }
+    });
+    t.worker.on('error', (err) => this.ctx.log.exception('App thread crashed', err));
+    t.worker.on('exit', () => this.onThreadExit(t));
+  }
+
+  private onThreadExit(t: AppThread): void {
+    const wasFull = this.full;
+    this.threads.delete(t);
+    const i = this.idle.indexOf(t);
+    if (i >= 0) this.idle.splice(i, 1);
+    const job = t.job;
+    if (job && !job.done) {
+      job.done = true;
+      appFailed(job.req, job.res, new Error('the app thread serving this request exited'), this.ctx.log);
+    }
+    // Replace it if requests are waiting (a crash must not strand them).
+    if (!this.closing && this.queue.length > 0 && this.threads.size < this.max) this.spawn();
+    if (this.full !== wasFull) this.onChange();
+  }
+
+  /** Retires idle threads and deals with threads stuck on one request past --timeout. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const t of [...this.idle]) {
+      if (this.threads.size > 1 && now - t.idleSince > THREAD_IDLE_MS) {
+        this.idle.splice(this.idle.indexOf(t), 1);
+        this.threads.delete(t);
+        void t.worker.terminate();
+      }
+    }
+    const timeoutMs = this.ctx.settings.timeout * 1000;
+    if (timeoutMs <= 0) return;
+    for (const t of this.threads) {
+      const job = t.job;
+      if (!job || now - job.startedAt <= timeoutMs) continue;
+      this.ctx.log.critical(
+        `WORKER TIMEOUT (pid:${process.pid}): an app thread was stuck for ${((now - job.startedAt) / 1000).toFixed(1)}s on ${job.req.method} ${job.req.url}; terminating it and recycling the worker`,
+      );
+      void t.worker.terminate();
+      this.ctx.recycle();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.sweeper);
+    await Promise.all([...this.threads].map((t) => t.worker.terminate()));
+  }
+}
+
+export async function create(ctx: WorkerClassContext): Promise<WorkerClass> {
+  const { threads, worker_connections: cap, keepalive } = ctx.settings;
+  const pool = new ThreadPool(ctx, threads);
+  await pool.start();
+  const keepAliveSlots = cap - threads;
+  const serving: HttpServing = new HttpServing(ctx, pool.dispatch, {
+    closeEach: keepalive === 0,
+    keepAliveTimeoutMs: keepalive * 1000,
+    closeWhen: () => serving.connections.size > keepAliveSlots,
+  });
+  const updateGate = () => {
+    if (pool.full || serving.connections.size >= cap) ctx.gate.pause();
+    else ctx.gate.resume();
+  };
+  pool.onChange = updateGate;
+
+  return {
+    handleConnection(socket: net.Socket) {
+      serving.attach(socket, updateGate);
+      updateGate();
+    },
+    async shutdown() {
+      await serving.drain();
+      await pool.close();
+    },
+    load: () => ({ connections: serving.connections.size, requests: pool.busy }),
+  };
+}

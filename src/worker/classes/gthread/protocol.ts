@@ -1,0 +1,53 @@
+/**
+ * Messages between a gthread worker's main thread (which owns the sockets and parses HTTP) and
+ * its app threads (which run the app, one request at a time each). Per request: one `req`, body
+ * chunks, one `end` in; one `head`, body chunks, one `end` out. Both directions are flow
+ * controlled, so a large upload or download never sits whole in memory.
+ */
+
+export interface ThreadData {
+  app: string;
+  chdir: string;
+  errorlog: string;
+  loglevel: string;
+}
+
+/** Main thread to app thread. */
+export type ToThread =
+  | {
+      t: 'req';
+      id: number;
+      method: string;
+      url: string;
+      httpVersionMajor: number;
+      httpVersionMinor: number;
+      rawHeaders: string[];
+      remoteAddress?: string;
+      remotePort?: number;
+      localAddress?: string;
+      localPort?: number;
+      encrypted: boolean;
+      /** False for requests that carry no body, so the app sees it complete at once. */
+      body: boolean;
+    }
+  | { t: 'data'; id: number; chunk: Uint8Array }
+  | { t: 'end'; id: number; rawTrailers: string[] }
+  /** The client went away. */
+  | { t: 'abort'; id: number }
+  /** The main thread wrote n response bytes to the client: more may come. */
+  | { t: 'ack'; id: number; n: number };
+
+/** App thread to main thread. */
+export type FromThread =
+  | { t: 'ready' }
+  | { t: 'load-error'; kind: 'import' | 'load'; message: string; stack?: string }
+  | { t: 'head'; id: number; status: number; reason: string; headers: string[]; close: boolean }
+  | { t: 'info'; id: number; status: 100 | 103; headers: Record<string, string | string[]> }
+  | { t: 'data'; id: number; chunk: Uint8Array }
+  | { t: 'end'; id: number }
+  /** The app is not reading the request body fast enough: pause the client. */
+  | { t: 'pause'; id: number }
+  | { t: 'resume'; id: number };
+
+/** Response bytes in flight to the main thread before the app's writes wait. */
+export const RESPONSE_WINDOW = 1 << 20;
