@@ -12,7 +12,7 @@ export interface ParsedArgs {
   app: string | undefined;
 }
 
-const SECTION_ORDER: Section[] = [
+export const SECTION_ORDER: Section[] = [
   'Config File',
   'Server Socket',
   'Worker Processes',

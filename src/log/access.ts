@@ -1,7 +1,9 @@
 /**
  * The access log, written from workers: one line per request in Gunicorn's format. Lines are
- * buffered and written asynchronously (sonic-boom, pino's writer) so logging stays off the
- * request's path; the buffer is flushed on exit.
+ * written asynchronously (sonic-boom, pino's writer) so logging stays off the request's path:
+ * a line goes out at once when the file is idle, and lines logged while a write is in flight are
+ * joined into the next write, so a busy server makes few system calls and a quiet one shows
+ * each line immediately. Whatever is pending is flushed on exit.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino from 'pino';
@@ -15,7 +17,7 @@ export class AccessLog {
 
   constructor(target: string, format: string) {
     this.format = compileAccessFormat(format);
-    this.dest = pino.destination({ dest: target === '-' ? 1 : target, sync: false, minLength: 4096, append: true, mkdir: true });
+    this.dest = pino.destination({ dest: target === '-' ? 1 : target, sync: false, minLength: 0, append: true, mkdir: true });
   }
 
   log(req: IncomingMessage, res: ServerResponse, start: Date, startNs: bigint, bytesSent: number | null): void {
