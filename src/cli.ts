@@ -4,7 +4,8 @@
  */
 import { loadApp } from './app/index.js';
 import { parseAppSpec } from './app/spec.js';
-import { Arbiter, applyEnv } from './arbiter/arbiter.js';
+import { Arbiter } from './arbiter/arbiter.js';
+import { applyProcessSettings } from './config/apply.js';
 import { formatSettings, resolveConfig, type ResolvedConfig } from './config/resolve.js';
 import { AppLoadError, ConfigError, ExitStatus, TsgunicornError, UsageError, oneLine } from './errors.js';
 import { resolveBindHost } from './listeners/create.js';
@@ -33,12 +34,7 @@ async function resolve(argv: string[], cwd: string): Promise<ResolvedConfig> {
   resolveWorkerClass(s.worker_class, s.threads);
   // Host names are checked here so that a bad one is a usage error, before anything starts.
   for (const b of s.bind) await resolveBindHost(b);
-  try {
-    process.chdir(s.chdir);
-  } catch (err) {
-    throw new ConfigError('chdir', s.chdir, oneLine(err));
-  }
-  applyEnv(s.raw_env);
+  applyProcessSettings(s, cwd);
   return resolved;
 }
 

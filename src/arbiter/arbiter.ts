@@ -11,6 +11,7 @@
  */
 import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
+import { applyProcessSettings } from '../config/apply.js';
 import { resolveConfig, type ResolveInput } from '../config/resolve.js';
 import type { Settings } from '../config/settings.js';
 import { ExitStatus, oneLine } from '../errors.js';
@@ -35,6 +36,8 @@ interface WorkerRecord {
   lastBeat: number;
   /** Asked to stop gracefully: no longer counted as serving. */
   leaving: boolean;
+  /** When the master asked it to abort after a timeout; it is killed if still there shortly after. */
+  abortedAt: number;
   /** SIGKILLed by the master itself (timeout): not an out-of-memory mystery. */
   killed: boolean;
 }
@@ -42,6 +45,8 @@ interface WorkerRecord {
 /** A worker that dies sooner than this after its start counts towards the respawn back-off. */
 const QUICK_DEATH_MS = 5000;
 const MAX_RESPAWN_DELAY_MS = 10_000;
+/** Time a timed-out worker gets between SIGABRT and SIGKILL (Gunicorn waits one loop turn). */
+const ABORT_GRACE_MS = 500;
 const WORKER_ENTRY = fileURLToPath(new URL('../worker/main.js', import.meta.url));
 
 export function procNameOf(settings: Settings): string {
@@ -100,7 +105,8 @@ export class Arbiter {
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
     this.state = 'running';
     this.manageWorkers();
-    this.tick = setInterval(() => this.murderWorkers(), 1000);
+    // Look for silent workers often enough that one is replaced within timeout + 1 s.
+    this.tick = setInterval(() => this.murderWorkers(), Math.min(1000, Math.max(100, settings.timeout * 100)));
     return done;
   }
 
@@ -162,7 +168,12 @@ export class Arbiter {
         return;
       }
     }
-    applyEnv(next.raw_env);
+    try {
+      applyProcessSettings(next, this.input.cwd);
+    } catch (err) {
+      this.log.error(`Reload failed, keeping the running configuration: ${oneLine(err)}`);
+      return;
+    }
     this.settings = next;
     this.target = next.workers;
     this.workerClass = resolveWorkerClass(next.worker_class, next.threads).name;
@@ -217,6 +228,7 @@ export class Arbiter {
       booted: false,
       lastBeat: now,
       leaving: false,
+      abortedAt: 0,
       killed: false,
     };
     this.workers.set(worker.id, record);
@@ -280,16 +292,27 @@ export class Arbiter {
     }
   }
 
-  /** Gunicorn's murder_workers: a worker silent for longer than the timeout is killed. */
+  /**
+   * Gunicorn's murder_workers: a worker silent for longer than the timeout is logged, asked to
+   * abort (SIGABRT: the worker_abort hook runs if its event loop can still run), and killed a
+   * moment later. Meanwhile the worker's watchdog thread logs where its JavaScript is stuck.
+   */
   private murderWorkers(): void {
     const timeoutMs = this.settings.timeout * 1000;
     if (timeoutMs <= 0) return;
     const now = Date.now();
     for (const r of this.workers.values()) {
-      if (r.killed || now - r.lastBeat <= timeoutMs) continue;
-      this.log.critical(`WORKER TIMEOUT (pid:${r.pid})`);
-      r.killed = true;
-      this.kill(r, 'SIGKILL');
+      if (r.killed) continue;
+      if (r.abortedAt) {
+        if (now - r.abortedAt >= ABORT_GRACE_MS) {
+          r.killed = true;
+          this.kill(r, 'SIGKILL');
+        }
+      } else if (now - r.lastBeat > timeoutMs) {
+        this.log.critical(`WORKER TIMEOUT (pid:${r.pid})`);
+        r.abortedAt = now;
+        this.kill(r, 'SIGABRT');
+      }
     }
   }
 
@@ -299,8 +322,10 @@ export class Arbiter {
     this.workers.delete(worker.id);
 
     if (signal) {
-      const hint = signal === 'SIGKILL' && !r.killed ? ' Perhaps out of memory?' : '';
-      if (!(r.killed && signal === 'SIGKILL') || hint) this.log.error(`Worker (pid:${r.pid}) was sent ${signal}!${hint}`);
+      // The master's own kills (timeout, graceful timeout) were logged when they were sent.
+      const ours = r.killed || (r.abortedAt > 0 && signal === 'SIGABRT');
+      const hint = signal === 'SIGKILL' && !ours ? ' Perhaps out of memory?' : '';
+      if (!ours) this.log.error(`Worker (pid:${r.pid}) was sent ${signal}!${hint}`);
     } else if (code) {
       this.log.error(`Worker (pid:${r.pid}) exited with code ${code}.`);
     }
@@ -379,13 +404,5 @@ export class Arbiter {
   /** Gunicorn's halt: stop everything and exit with a status that says why. */
   private halt(reason: string, status: number): Promise<void> {
     return this.stop(true, status, reason);
-  }
-}
-
-/** -e KEY=VALUE: set in the master so workers inherit it, as Gunicorn does. */
-export function applyEnv(rawEnv: readonly string[]): void {
-  for (const kv of rawEnv) {
-    const eq = kv.indexOf('=');
-    process.env[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
 }

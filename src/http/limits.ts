@@ -19,8 +19,16 @@
  *
  * Sizes are node's latin1 strings, one char per byte. node:http strips the optional whitespace
  * around a header value, so a field's size is counted as name + ": " + value + CRLF.
+ *
+ * `onClientError` replaces node:http's answer to a parse error in one case: bytes that cannot be
+ * parsed arrive after a complete request whose answer is still being made (a client pipelining
+ * after HTTP/1.0 or `Connection: close`, or sending garbage after a request). node would write a
+ * bare 400 in place of that answer and cut the connection; Gunicorn answers the request, then
+ * closes. So does this: the pending answer goes out with Connection: close, then the connection
+ * closes. Every other error gets node's own answer.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type net from 'node:net';
 import type { Logger } from '../log/logger.js';
 import { sendError } from './errors.js';
 
@@ -155,4 +163,30 @@ export function refuse(req: IncomingMessage, res: ServerResponse, v: Verdict, l:
   log.warning(`Invalid request from ip=${ip}: ${message}`);
   // The body (if any) is not read: the connection closes after the answer.
   sendError(res, status, status === 431 ? `Error parsing headers: '${message}'` : message);
+}
+
+type HttpSocket = net.Socket & { _httpMessage?: ServerResponse | null };
+
+/** Sockets closing after their pending answer: later parse errors on them are moot. */
+const closingAfterAnswer = new WeakSet<net.Socket>();
+
+function bareAnswer(code: string | undefined): string {
+  const status =
+    code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`;
+}
+
+/** The server's 'clientError' listener (see the top of this file). */
+export function onClientError(err: Error & { code?: string }, socket: net.Socket): void {
+  if (closingAfterAnswer.has(socket)) return;
+  // The answer in progress on this socket (node's own bookkeeping: the one its default uses).
+  const pending = (socket as HttpSocket)._httpMessage;
+  if (pending && pending.req?.complete && err.code?.startsWith('HPE_')) {
+    closingAfterAnswer.add(socket);
+    if (!pending.headersSent) pending.shouldKeepAlive = false;
+    pending.once('close', () => socket.destroySoon());
+    return;
+  }
+  if (socket.writable && (!pending || !pending.headersSent)) socket.write(bareAnswer(err.code));
+  socket.destroy();
 }

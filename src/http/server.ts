@@ -8,7 +8,7 @@ import http, { type IncomingMessage, type RequestListener, type ServerResponse }
 import type net from 'node:net';
 import type { WorkerClassContext } from '../worker/classes/types.js';
 import { invokeApp } from './invoke.js';
-import { checkRequest, parserOptions, refuse, requestLimits, type RequestLimits } from './limits.js';
+import { checkRequest, onClientError, parserOptions, refuse, requestLimits, type RequestLimits } from './limits.js';
 
 export interface ServingOptions {
   /** Answer every request with Connection: close (sync class, or keep-alive disabled). */
@@ -35,6 +35,7 @@ export class HttpServing {
     const { maxHeaderSize, maxHeadersCount } = parserOptions(this.limits);
     this.server = http.createServer({ keepAliveTimeout: opts.keepAliveTimeoutMs, maxHeaderSize }, (req, res) => this.onRequest(req, res));
     this.server.maxHeadersCount = maxHeadersCount;
+    this.server.on('clientError', onClientError);
     // A client that half-closes after its request still gets the answer (node would end the
     // socket on the client's FIN and drop a response not yet written). Undocumented but long-lived.
     (this.server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;

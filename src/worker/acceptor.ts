@@ -15,6 +15,12 @@ import type { Logger } from '../log/logger.js';
 
 export type SocketHandler = (socket: net.Socket) => void;
 
+/**
+ * Spare duplicates kept per listener. A class that pauses per request (sync) resumes faster than
+ * the master can send a new duplicate; a few in hand keep it from waiting on IPC.
+ */
+const SPARES = 3;
+
 class Acceptor {
   private current: ServerHandle | null = null;
   private spares: ServerHandle[] = [];
@@ -53,7 +59,7 @@ class Acceptor {
   }
 
   private wantSpare(): void {
-    if (this.spares.length === 0 && !this.requested && !this.gate.closed) {
+    if (this.spares.length < SPARES && !this.requested && !this.gate.closed) {
       this.requested = true;
       this.gate.requestHandle(this.index);
     }

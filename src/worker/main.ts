@@ -13,6 +13,7 @@ import { AccessLog } from '../log/access.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import type { ServerHandle } from '../listeners/create.js';
 import { Gate } from './acceptor.js';
+import { Watchdog } from './watchdog.js';
 import { loadWorkerClass } from './classes/index.js';
 import type { WorkerClass, WorkerClassContext } from './classes/types.js';
 
@@ -46,11 +47,17 @@ async function main(): Promise<void> {
   log.info(`Booting worker with pid: ${process.pid}`);
   const accessLog = settings.accesslog ? new AccessLog(settings.accesslog, settings.access_log_format) : null;
 
+  let watchdog: Watchdog | null = null;
   if (settings.timeout > 0) {
     // Sent from the event loop: a loop blocked by the app stops the beats, and the master notices.
+    const wd = (watchdog = new Watchdog(settings.timeout, settings.errorlog, settings.loglevel));
     const every = Math.min(1000, Math.max(100, (settings.timeout * 1000) / 4));
-    setInterval(() => send({ t: 'hb' }), every);
-    send({ t: 'hb' });
+    const beat = () => {
+      wd.stamp();
+      send({ t: 'hb' });
+    };
+    setInterval(beat, every);
+    beat();
   }
 
   const gate = new Gate(boot.listeners, settings.backlog, (i) => send({ t: 'listener?', i }), log);
@@ -61,8 +68,9 @@ async function main(): Promise<void> {
 
   let worker: WorkerClass | null = null;
   let stopping = false;
-  const exit = (code: number) => {
+  const exit = async (code: number) => {
     accessLog?.flush();
+    await watchdog?.close();
     process.exit(code);
   };
   const stop = async (code: number) => {
@@ -75,15 +83,20 @@ async function main(): Promise<void> {
       await Promise.race([worker.shutdown(), limit]);
     }
     log.info(`Worker exiting (pid: ${process.pid})`);
-    exit(code);
+    await exit(code);
   };
   const quit = () => {
     log.info(`Worker exiting (pid: ${process.pid})`);
-    exit(ExitStatus.OK);
+    void exit(ExitStatus.OK);
   };
   process.on('SIGTERM', () => void stop(ExitStatus.OK));
   process.on('SIGINT', quit);
   process.on('SIGQUIT', quit);
+  // The master's second step after a timeout; it only runs if the event loop is free again.
+  process.on('SIGABRT', () => {
+    log.info(`Worker exiting (pid: ${process.pid})`);
+    void exit(1);
+  });
   process.on('SIGUSR1', () => {
     log.reopen();
     accessLog?.reopen();

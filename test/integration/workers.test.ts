@@ -140,3 +140,37 @@ describe('supervision', () => {
     await srv.stop();
   });
 });
+
+describe('heartbeat watchdog', () => {
+  test('a worker stuck in an endless loop is replaced within timeout + 2 s, the log names the stuck function', async (t) => {
+    const { srv, url } = await serve(['-k', 'sync', '-w', '2', '-t', '2', APP], { workers: 2 });
+    t.after(() => srv.kill());
+    const stuck = request(`${url}/spin`).catch(() => 'cut');
+    await sleep(200);
+    const t0 = Date.now();
+    // Other requests keep succeeding on the other worker meanwhile.
+    while (Date.now() - t0 < 1500) assert.equal((await request(`${url}/pid`)).status, 200);
+    await srv.waitFor(/WORKER TIMEOUT \(pid:(\d+)\)/, 5000);
+    const stuckPid = /WORKER TIMEOUT \(pid:(\d+)\)/.exec(srv.output)![1]!;
+    await srv.waitFor(/Worker booted/, 5000, 3);
+    const replacedAfter = Date.now() - t0 + 200;
+    assert.ok(replacedAfter <= 2000 + 2000 + 200, `replaced after ${replacedAfter} ms`);
+    assert.ok(!srv.workers().includes(Number(stuckPid)));
+    assert.equal(srv.workers().length, 2);
+    assert.match(srv.output, new RegExp(`Worker \\(pid:${stuckPid}\\) has been stuck for [\\d.]+s, here:\\n\\s+at spinForever \\([^)]*app\\.cjs:\\d+:\\d+\\)`));
+    assert.equal(await stuck, 'cut');
+    for (let i = 0; i < 4; i++) assert.equal((await request(`${url}/pid`)).status, 200);
+    await srv.stop();
+  });
+
+  test('--timeout 0 disables it', async (t) => {
+    const { srv, url } = await serve(['-k', 'async', '-w', '1', '-t', '0', APP]);
+    t.after(() => srv.kill());
+    void request(`${url}/spin`).catch(() => 'cut');
+    await sleep(2500);
+    assert.doesNotMatch(srv.output, /WORKER TIMEOUT|has been stuck/);
+    assert.equal(srv.workers().length, 1);
+    // The worker's loop is stuck and cannot notice its master leave: take down the whole tree.
+    srv.kill();
+  });
+});

@@ -1,0 +1,65 @@
+/** The watchdog thread: see watchdog.ts. */
+import inspector from 'node:inspector';
+import { parentPort, workerData } from 'node:worker_threads';
+import { createLogger, type LogLevel } from '../log/logger.js';
+import type { WatchdogData } from './watchdog.js';
+
+const data = workerData as WatchdogData;
+const log = createLogger({ errorlog: data.errorlog, loglevel: data.loglevel as LogLevel });
+const session = new inspector.Session();
+session.connectToMainThread();
+
+const MAX_FRAMES = 20;
+let reportedFor = 0;
+let busy = false;
+
+interface CallFrame {
+  functionName: string;
+  location: { scriptId: string; lineNumber: number; columnNumber: number };
+  url: string;
+}
+
+function post<T>(method: string, params?: object): Promise<T> {
+  return new Promise((resolve, reject) => session.post(method, params, (err, res) => (err ? reject(err) : resolve(res as T))));
+}
+
+/** Pauses the main thread, returns its stack as "at fn (file:line:col)" lines, and resumes it. */
+async function stackOfMainThread(): Promise<string[]> {
+  const urls = new Map<string, string>();
+  const onScript = (m: { params: { scriptId: string; url: string } }) => urls.set(m.params.scriptId, m.params.url);
+  session.on('Debugger.scriptParsed', onScript);
+  const paused = new Promise<CallFrame[]>((resolve) => session.once('Debugger.paused', (m) => resolve(m.params.callFrames as CallFrame[])));
+  try {
+    await post('Debugger.enable');
+    await post('Debugger.pause');
+    const frames = await paused;
+    return frames.slice(0, MAX_FRAMES).map((f) => {
+      const where = f.url || urls.get(f.location.scriptId) || '<anonymous>';
+      return `    at ${f.functionName || '<anonymous>'} (${where}:${f.location.lineNumber + 1}:${f.location.columnNumber + 1})`;
+    });
+  } finally {
+    session.off('Debugger.scriptParsed', onScript);
+    await post('Debugger.resume').catch(() => {});
+    await post('Debugger.disable').catch(() => {});
+  }
+}
+
+parentPort?.on('message', (msg) => {
+  if (msg !== 'close') return;
+  session.disconnect();
+  process.exit(0);
+});
+
+setInterval(() => {
+  const last = data.beat[0]!;
+  const silent = Date.now() - last;
+  if (busy || silent <= data.timeoutMs || reportedFor === last) return;
+  reportedFor = last;
+  busy = true;
+  stackOfMainThread().then(
+    (frames) => {
+      log.critical(`Worker (pid:${process.pid}) has been stuck for ${(silent / 1000).toFixed(1)}s, here:\n${frames.join('\n')}`);
+    },
+    (err: unknown) => log.error(`Worker (pid:${process.pid}) is stuck; its stack could not be read: ${String(err)}`),
+  ).finally(() => (busy = false));
+}, 100);
