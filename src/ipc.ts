@@ -13,6 +13,12 @@ export interface WorkerBoot {
   listeners: number;
   /** Process titles and log lines name the server by this. */
   procName: string;
+  /** Spawn order (hooks see it as worker.age). */
+  age: number;
+  /** The config file, which a worker loads again for its hooks (functions do not cross processes). */
+  configFile: string | null;
+  /** Whether the config file defines worker-side hooks. */
+  hooks: boolean;
 }
 
 export const WORKER_BOOT_ENV = 'TSGUNICORN_WORKER';

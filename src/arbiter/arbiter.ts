@@ -12,6 +12,7 @@
 import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { applyProcessSettings } from '../config/apply.js';
+import { fireHook, hasWorkerHooks, hooksOf, runHook, type HookName, type Hooks } from '../config/hooks.js';
 import { resolveConfig, type ResolveInput } from '../config/resolve.js';
 import type { Settings } from '../config/settings.js';
 import { ExitStatus, oneLine } from '../errors.js';
@@ -45,9 +46,31 @@ interface WorkerRecord {
 /** A worker that dies sooner than this after its start counts towards the respawn back-off. */
 const QUICK_DEATH_MS = 5000;
 const MAX_RESPAWN_DELAY_MS = 10_000;
-/** Time a timed-out worker gets between SIGABRT and SIGKILL (Gunicorn waits one loop turn). */
-const ABORT_GRACE_MS = 500;
+/** Time a timed-out worker gets between SIGABRT and SIGKILL (Gunicorn waits one turn of its 1 s loop). */
+const ABORT_GRACE_MS = 1000;
 const WORKER_ENTRY = fileURLToPath(new URL('../worker/main.js', import.meta.url));
+
+/** What master-side hooks receive as `server` (Gunicorn passes its Arbiter). */
+export interface ServerView {
+  readonly pid: number;
+  readonly procName: string;
+  readonly settings: Settings;
+  readonly log: Logger;
+  /** The target number of workers. */
+  readonly numWorkers: number;
+  workers(): WorkerView[];
+}
+
+/** What hooks receive as `worker` on the master side. */
+export interface WorkerView {
+  /** Null in pre_fork: the process does not exist yet. */
+  readonly pid: number | null;
+  readonly age: number;
+  readonly booted: boolean;
+  /** In child_exit: how it ended. */
+  readonly exitCode?: number | null;
+  readonly signal?: string | null;
+}
 
 export function procNameOf(settings: Settings): string {
   return settings.proc_name ?? settings.app ?? 'tsgunicorn';
@@ -68,6 +91,9 @@ export class Arbiter {
   private respawnAt = 0;
   private finish: (status: number) => void = () => {};
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
+  private hooks: Hooks;
+  /** The `server` argument of master-side hooks. */
+  readonly view: ServerView;
 
   constructor(
     private settings: Settings,
@@ -77,6 +103,26 @@ export class Arbiter {
   ) {
     this.target = settings.workers;
     this.workerClass = resolveWorkerClass(settings.worker_class, settings.threads).name;
+    this.hooks = hooksOf(settings);
+    const self = this;
+    this.view = {
+      pid: process.pid,
+      get procName() {
+        return procNameOf(self.settings);
+      },
+      get settings() {
+        return self.settings;
+      },
+      log,
+      get numWorkers() {
+        return self.target;
+      },
+      workers: () => [...this.workers.values()].map((r) => ({ pid: r.pid, age: r.age, booted: r.booted })),
+    };
+  }
+
+  private hook(name: HookName, ...args: unknown[]): Promise<void> {
+    return runHook(this.hooks, name, this.log, this.view, ...args);
   }
 
   /** Serves until stopped; resolves with the exit status. Bind and pidfile errors reject. */
@@ -84,6 +130,7 @@ export class Arbiter {
     const { settings, log } = this;
     log.info(`Starting tsgunicorn ${VERSION}`);
     process.title = `tsgunicorn: master [${procNameOf(settings)}]`;
+    await this.hook('on_starting');
     this.listeners = await createListeners(settings.bind, log);
     try {
       if (settings.pidfile) {
@@ -99,6 +146,7 @@ export class Arbiter {
     if (cls.notice) log.info(cls.notice);
     log.info(`Using worker: ${cls.name}`);
 
+    await this.hook('when_ready');
     const done = new Promise<number>((resolve) => (this.finish = resolve));
     this.installSignals();
     cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], silent: false });
@@ -132,8 +180,14 @@ export class Arbiter {
 
   private scale(delta: number): void {
     if (this.state !== 'running') return;
-    this.target = Math.max(1, this.target + delta);
+    this.setTarget(Math.max(1, this.target + delta));
     this.manageWorkers();
+  }
+
+  private setTarget(n: number): void {
+    const old = this.target;
+    this.target = n;
+    if (n !== old) void this.hook('nworkers_changed', n, old);
   }
 
   private reopenLogs(): void {
@@ -175,10 +229,12 @@ export class Arbiter {
       return;
     }
     this.settings = next;
-    this.target = next.workers;
+    this.hooks = hooksOf(next);
+    this.setTarget(next.workers);
     this.workerClass = resolveWorkerClass(next.worker_class, next.threads).name;
     process.title = `tsgunicorn: master [${procNameOf(next)}]`;
     this.log.reopen();
+    await this.hook('on_reload');
     this.generation++;
     this.manageWorkers();
   }
@@ -211,18 +267,23 @@ export class Arbiter {
   }
 
   private spawn(): void {
+    const age = ++this.ages;
     const boot: WorkerBoot = {
       settings: this.settings,
       workerClass: this.workerClass,
       listeners: this.listeners.length,
       procName: procNameOf(this.settings),
+      age,
+      configFile: this.settings.config,
+      hooks: hasWorkerHooks(this.settings),
     };
+    if (this.hooks.pre_fork) fireHook(this.hooks.pre_fork, 'pre_fork', this.log, this.view, { pid: null, age, booted: false });
     const worker = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
     const now = Date.now();
     const record: WorkerRecord = {
       worker,
       pid: worker.process.pid ?? 0,
-      age: ++this.ages,
+      age,
       generation: this.generation,
       spawnedAt: now,
       booted: false,
@@ -330,6 +391,9 @@ export class Arbiter {
       this.log.error(`Worker (pid:${r.pid}) exited with code ${code}.`);
     }
 
+    if (this.hooks.child_exit) {
+      fireHook(this.hooks.child_exit, 'child_exit', this.log, this.view, { pid: r.pid, age: r.age, booted: r.booted, exitCode: code, signal });
+    }
     if (this.state === 'stopping') {
       if (this.workers.size === 0) this.onAllGone?.();
       return;
@@ -394,6 +458,7 @@ export class Arbiter {
     await this.waitForWorkers(5000);
 
     for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
+    await this.hook('on_exit');
     this.pidfile?.unlink(process.pid);
     const say = status === ExitStatus.OK ? this.log.info : this.log.error;
     say('Shutting down: Master');

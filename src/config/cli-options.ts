@@ -20,6 +20,7 @@ export const SECTION_ORDER: Section[] = [
   'Security',
   'Logging',
   'Process Naming',
+  'Server Hooks',
   'Debugging',
 ];
 

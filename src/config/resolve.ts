@@ -89,7 +89,8 @@ export function formatSettings(settings: Settings): string {
   return names
     .map((n) => {
       const value = settings[n];
-      const text = typeof value === 'string' ? value : value === null ? 'None' : show(value);
+      const text =
+        typeof value === 'string' ? value : value === null ? 'None' : typeof value === 'function' ? `<${n}()>` : show(value);
       return `${n.padEnd(width)} = ${text}`;
     })
     .join('\n');

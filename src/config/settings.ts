@@ -15,6 +15,7 @@ export type Section =
   | 'Security'
   | 'Logging'
   | 'Process Naming'
+  | 'Server Hooks'
   | 'Debugging';
 
 export interface SettingDef<T> {
@@ -37,6 +38,17 @@ export interface SettingDef<T> {
 }
 
 const def = <T>(s: SettingDef<T>): SettingDef<T> => s;
+
+/** A server hook: a function from the config file, called with Gunicorn's arguments adapted to Node. */
+export type HookFn = (...args: unknown[]) => unknown;
+const hook = (signature: string, doc: string) =>
+  def({
+    section: 'Server Hooks',
+    default: () => null as HookFn | null,
+    defaultDoc: 'none',
+    validate: v.hookFunction,
+    doc: `${signature} ${doc}`,
+  });
 
 export const SETTINGS = {
   // Config File
@@ -287,6 +299,23 @@ export const SETTINGS = {
     validate: v.optionalString,
     doc: 'Name shown in process titles: "tsgunicorn: master [NAME]".',
   }),
+
+  // Server Hooks (config file only: they are functions)
+  on_starting: hook('(server)', 'In the master, before the sockets are bound.'),
+  on_reload: hook('(server)', 'In the master, when HUP reloads the configuration.'),
+  when_ready: hook('(server)', 'In the master, once the sockets are bound, before the first workers are forked.'),
+  pre_fork: hook('(server, worker)', 'In the master, just before a worker is forked (worker.pid is not known yet).'),
+  post_fork: hook('(server, worker)', 'In the worker, just after it started, before it loads the app.'),
+  post_worker_init: hook('(worker)', 'In the worker, after the app is loaded and before it serves.'),
+  worker_int: hook('(worker)', 'In the worker, when it gets INT or QUIT.'),
+  worker_abort: hook('(worker)', 'In the worker, when the master aborts it after a timeout (runs if its event loop is free).'),
+  pre_exec: hook('(server)', 'In the master, just before USR2 starts a new master.'),
+  pre_request: hook('(worker, req)', 'In the worker, before the app sees a request (req is the Node IncomingMessage).'),
+  post_request: hook('(worker, req, res)', 'In the worker, after the response to a request has been sent.'),
+  child_exit: hook('(server, worker)', 'In the master, after a worker exited.'),
+  worker_exit: hook('(server, worker)', 'In the worker, just before it exits.'),
+  nworkers_changed: hook('(server, newValue, oldValue)', 'In the master, when the number of workers changes (TTIN, TTOU, reload).'),
+  on_exit: hook('(server)', 'In the master, just before it exits.'),
 
   // Debugging
   check_config: def({

@@ -92,3 +92,10 @@ export const envList: Validator<string[]> = (value, setting) => {
   }
   return list(keyValue)(value, setting);
 };
+
+/** Server hooks are functions, so only a config file can set them. */
+export const hookFunction: Validator<((...args: unknown[]) => unknown) | null> = (value, setting) => {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'function') throw new ConfigError(setting, value, 'must be a function (set it in the config file)');
+  return value as (...args: unknown[]) => unknown;
+};

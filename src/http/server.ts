@@ -68,6 +68,9 @@ export class HttpServing {
     this.inFlight.add(res);
     res.once('close', () => this.inFlight.delete(res));
     if (this.ctx.accessLog) this.logAccess(req, res);
+    const { preRequest, postRequest } = this.ctx.hooks;
+    if (preRequest) preRequest(req);
+    if (postRequest) res.once('finish', () => postRequest(req, res));
     invokeApp(this.app, req, res, this.ctx.log);
   }
 

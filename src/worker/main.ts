@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { loadApp } from '../app/index.js';
 import { AppLoadError, ExitStatus, oneLine } from '../errors.js';
 import { WORKER_BOOT_ENV, type MasterMessage, type WorkerBoot, type WorkerMessage } from '../ipc.js';
+import { fireHook, loadWorkerHooks, runHook, type Hooks } from '../config/hooks.js';
 import { AccessLog } from '../log/access.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import type { ServerHandle } from '../listeners/create.js';
@@ -46,6 +47,27 @@ async function main(): Promise<void> {
   const log = createLogger({ errorlog: settings.errorlog, loglevel: settings.loglevel });
   log.info(`Booting worker with pid: ${process.pid}`);
   const accessLog = settings.accesslog ? new AccessLog(settings.accesslog, settings.access_log_format) : null;
+  let hooks: Hooks = {};
+  if (boot.hooks) {
+    try {
+      hooks = await loadWorkerHooks(boot.configFile, settings.chdir);
+    } catch (err) {
+      log.error(`Could not load the hooks from ${boot.configFile}: ${oneLine(err)}`);
+    }
+  }
+  let stopping = false;
+  // What hooks receive as `worker` and, in the worker process, as `server` (Gunicorn's arguments).
+  const workerView = {
+    pid: process.pid,
+    ppid: process.ppid,
+    age: boot.age,
+    settings,
+    log,
+    get alive() {
+      return !stopping;
+    },
+  };
+  const serverView = { pid: process.ppid };
 
   let watchdog: Watchdog | null = null;
   if (settings.timeout > 0) {
@@ -67,8 +89,8 @@ async function main(): Promise<void> {
   });
 
   let worker: WorkerClass | null = null;
-  let stopping = false;
   const exit = async (code: number) => {
+    await runHook(hooks, 'worker_exit', log, serverView, workerView);
     accessLog?.flush();
     await watchdog?.close();
     process.exit(code);
@@ -85,17 +107,19 @@ async function main(): Promise<void> {
     log.info(`Worker exiting (pid: ${process.pid})`);
     await exit(code);
   };
-  const quit = () => {
+  const quit = async () => {
+    await runHook(hooks, 'worker_int', log, workerView);
     log.info(`Worker exiting (pid: ${process.pid})`);
-    void exit(ExitStatus.OK);
+    await exit(ExitStatus.OK);
   };
   process.on('SIGTERM', () => void stop(ExitStatus.OK));
-  process.on('SIGINT', quit);
-  process.on('SIGQUIT', quit);
+  process.on('SIGINT', () => void quit());
+  process.on('SIGQUIT', () => void quit());
   // The master's second step after a timeout; it only runs if the event loop is free again.
-  process.on('SIGABRT', () => {
+  process.on('SIGABRT', async () => {
+    await runHook(hooks, 'worker_abort', log, workerView);
     log.info(`Worker exiting (pid: ${process.pid})`);
-    void exit(1);
+    await exit(1);
   });
   process.on('SIGUSR1', () => {
     log.reopen();
@@ -117,6 +141,10 @@ async function main(): Promise<void> {
     gate,
     accessLog,
     loadApp: () => loadApp(settings.app ?? '', settings.chdir, log),
+    hooks: {
+      preRequest: hooks.pre_request && ((req) => fireHook(hooks.pre_request!, 'pre_request', log, workerView, req)),
+      postRequest: hooks.post_request && ((req, res) => fireHook(hooks.post_request!, 'post_request', log, workerView, req, res)),
+    },
     recycle: () => void stop(ExitStatus.OK),
     requestStarted() {
       if (++served === limit) {
@@ -126,12 +154,14 @@ async function main(): Promise<void> {
     },
   };
 
+  await runHook(hooks, 'post_fork', log, serverView, workerView);
   try {
     const cls = await loadWorkerClass(boot.workerClass, settings.chdir);
     worker = await cls.create(ctx);
   } catch (err) {
     failBoot(log, err);
   }
+  await runHook(hooks, 'post_worker_init', log, workerView);
   gate.onSocket = (socket: Socket) => worker!.handleConnection(socket);
   gate.resume();
   // The master's socket only starts listening when a worker listens on it; say "booted" after that.

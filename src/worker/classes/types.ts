@@ -5,7 +5,7 @@
  * by `-k ./my-class.js` that exports `create`.
  */
 import type net from 'node:net';
-import type { RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Settings } from '../../config/settings.js';
 import type { Logger } from '../../log/logger.js';
 import type { Gate } from '../acceptor.js';
@@ -23,6 +23,11 @@ export interface WorkerClassContext {
   requestStarted(): void;
   /** Replace this worker gracefully (e.g. a thread is stuck): in-flight requests finish first. */
   recycle(): void;
+  /** The pre_request / post_request server hooks, when the config file defines them. */
+  readonly hooks: {
+    preRequest?: (req: IncomingMessage) => void;
+    postRequest?: (req: IncomingMessage, res: ServerResponse) => void;
+  };
 }
 
 export interface WorkerClass {
