@@ -9,6 +9,7 @@
  *
  * While running, manageWorkers() keeps exactly `workers` live workers of the current generation.
  */
+import type { ChildProcess } from 'node:child_process';
 import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { applyProcessSettings } from '../config/apply.js';
@@ -17,11 +18,12 @@ import { resolveConfig, type ResolveInput } from '../config/resolve.js';
 import type { Settings } from '../config/settings.js';
 import { ExitStatus, oneLine } from '../errors.js';
 import { WORKER_BOOT_ENV, isWorkerMessage, type MasterMessage, type WorkerBoot, type WorkerMessage } from '../ipc.js';
-import { closeListeners, createListeners, type Listener } from '../listeners/create.js';
+import { closeListeners, createListeners, inheritListeners, type Listener } from '../listeners/create.js';
 import type { Logger } from '../log/logger.js';
 import { VERSION } from '../version.js';
 import { resolveWorkerClass } from '../worker/classes/names.js';
 import { Pidfile } from './pidfile.js';
+import { startNewMaster, takeInheritance } from './upgrade.js';
 
 type State = 'booting' | 'running' | 'stopping';
 
@@ -131,10 +133,13 @@ export class Arbiter {
     log.info(`Starting tsgunicorn ${VERSION}`);
     process.title = `tsgunicorn: master [${procNameOf(settings)}]`;
     await this.hook('on_starting');
-    this.listeners = await createListeners(settings.bind, log);
+    const inherited = takeInheritance();
+    this.parentMaster = inherited?.parentPid ?? 0;
+    this.listeners = inherited ? inheritListeners(inherited.fds, settings.bind) : await createListeners(settings.bind, log);
     try {
       if (settings.pidfile) {
-        this.pidfile = new Pidfile(settings.pidfile, settings.chdir);
+        // A master started by USR2 serves alongside its parent until promoted: PIDFILE.2 meanwhile.
+        this.pidfile = new Pidfile(settings.pidfile + (this.parentMaster ? '.2' : ''), settings.chdir);
         this.pidfile.create(process.pid);
       }
     } catch (err) {
@@ -154,7 +159,10 @@ export class Arbiter {
     this.state = 'running';
     this.manageWorkers();
     // Look for silent workers often enough that one is replaced within timeout + 1 s.
-    this.tick = setInterval(() => this.murderWorkers(), Math.min(1000, Math.max(100, settings.timeout * 100)));
+    this.tick = setInterval(() => {
+      this.murderWorkers();
+      this.maybePromote();
+    }, Math.min(1000, Math.max(100, settings.timeout * 100)));
     return done;
   }
 
@@ -176,6 +184,7 @@ export class Arbiter {
     on('SIGTTIN', 'ttin', () => this.scale(+1));
     on('SIGTTOU', 'ttou', () => this.scale(-1));
     on('SIGUSR1', 'usr1', () => this.reopenLogs());
+    on('SIGUSR2', 'usr2', () => void this.reexec());
   }
 
   private scale(delta: number): void {
@@ -237,6 +246,41 @@ export class Arbiter {
     await this.hook('on_reload');
     this.generation++;
     this.manageWorkers();
+  }
+
+  // ---- binary upgrade (USR2) -----------------------------------------------------------------
+
+  /** The master we were started by (USR2), until it exits and we are promoted. */
+  private parentMaster = 0;
+  /** The master we started (USR2), while it lives. */
+  private newMaster: ChildProcess | null = null;
+
+  private async reexec(): Promise<void> {
+    if (this.state !== 'running') return;
+    if (this.newMaster) return this.log.warning('USR2 signal ignored. Child exists.');
+    if (this.parentMaster) return this.log.warning('USR2 signal ignored. Parent exists.');
+    await this.hook('pre_exec');
+    const pidfile = this.pidfile;
+    const ownPath = pidfile?.path;
+    pidfile?.rename(`${ownPath}.oldbin`);
+    const child = startNewMaster(this.listeners, this.input.cwd);
+    this.newMaster = child;
+    this.log.info(`Started a new master (pid: ${child.pid}) on the same sockets`);
+    child.once('exit', (code, signal) => {
+      this.newMaster = null;
+      if (this.state !== 'running') return;
+      // A new master that failed leaves this one serving, pidfile back in place.
+      if (pidfile && ownPath) pidfile.rename(ownPath);
+      this.log.error(`The new master (pid: ${child.pid}) exited (${signal ?? `code ${code}`}); this master keeps serving`);
+    });
+  }
+
+  /** Gunicorn's maybe_promote_master: our parent has exited, so we are the master now. */
+  private maybePromote(): void {
+    if (!this.parentMaster || process.ppid === this.parentMaster) return;
+    this.parentMaster = 0;
+    this.log.info('Master has been promoted.');
+    if (this.pidfile && this.settings.pidfile) this.pidfile.rename(new Pidfile(this.settings.pidfile, this.settings.chdir).path);
   }
 
   // ---- workers -------------------------------------------------------------------------------
@@ -448,7 +492,8 @@ export class Arbiter {
     this.state = 'stopping';
     if (this.tick) clearInterval(this.tick);
     if (this.respawnTimer) clearTimeout(this.respawnTimer);
-    closeListeners(this.listeners, true);
+    // Unix socket files stay when another master (USR2) goes on serving from them.
+    closeListeners(this.listeners, !this.newMaster && !this.parentMaster);
     for (const r of this.workers.values()) this.kill(r, graceful ? 'SIGTERM' : 'SIGQUIT');
     await this.waitForWorkers(this.settings.graceful_timeout * 1000);
     for (const r of this.workers.values()) {

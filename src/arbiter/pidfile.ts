@@ -25,7 +25,7 @@ export function readPid(file: string): number | null {
 }
 
 export class Pidfile {
-  readonly path: string;
+  path: string;
   constructor(file: string, cwd: string) {
     this.path = path.resolve(cwd, file);
   }
@@ -42,6 +42,17 @@ export class Pidfile {
     } catch (err) {
       throw new TsgunicornError('E_PIDFILE', `Cannot write pid file '${this.path}': ${(err as Error).message}`);
     }
+  }
+
+  /** Moves the pidfile (USR2: to PIDFILE.oldbin and back; a promoted master: PIDFILE.2 to PIDFILE). */
+  rename(to: string): void {
+    try {
+      renameSync(this.path, to);
+    } catch {
+      // Someone removed it; write it anew where it belongs.
+      writeFileSync(to, `${process.pid}\n`);
+    }
+    this.path = to;
   }
 
   unlink(pid: number): void {

@@ -60,7 +60,7 @@ function bindOnce(spec: BindSpec, address: string | null, family: number): Serve
   let result: ServerHandle | number;
   if (spec.kind === 'tcp') result = createServerHandle(address, spec.port, family);
   else if (spec.kind === 'unix') result = createServerHandle(spec.path, -1, -1);
-  else result = createServerHandle(null, -1, -1, spec.fd);
+  else result = createServerHandle(null, 0, 0, spec.fd);
   if (typeof result === 'number') throw new BindError(spec, getSystemErrorName(result));
   return result;
 }
@@ -75,6 +75,13 @@ function removeStaleSocket(path: string): void {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The port a TCP socket actually got (port 0 asks the kernel for a free one). */
+function boundPort(spec: BindSpec, handle: ServerHandle): number | undefined {
+  if (spec.kind !== 'tcp' || !handle.getsockname) return undefined;
+  const out: Record<string, unknown> = {};
+  return handle.getsockname(out) === 0 && typeof out.port === 'number' ? out.port : undefined;
+}
 
 /**
  * Binds one address. Like Gunicorn, an address in use is retried for a few seconds (the previous
@@ -100,12 +107,7 @@ async function bindListener(raw: string, log: Logger, retries: number): Promise<
   for (let attempt = 0; ; attempt++) {
     try {
       const handle = bindOnce(spec, address, family);
-      let port: number | undefined;
-      if (spec.kind === 'tcp' && handle.getsockname) {
-        const out: Record<string, unknown> = {};
-        if (handle.getsockname(out) === 0 && typeof out.port === 'number') port = out.port;
-      }
-      return { spec, handle, url: bindUrl(spec, port) };
+      return { spec, handle, url: bindUrl(spec, boundPort(spec, handle)) };
     } catch (err) {
       if (!(err instanceof BindError)) throw err;
       if (err.errno === 'EADDRINUSE' && attempt < retries) {
@@ -134,6 +136,22 @@ export async function createListeners(binds: readonly string[], log: Logger, ret
     throw err;
   }
   return out;
+}
+
+/**
+ * Listening sockets inherited as descriptors (from the master that started us with USR2, or from
+ * systemd socket activation). They are already bound and listening; `binds` only names them in
+ * the log when it lines up with them one to one.
+ */
+export function inheritListeners(fds: readonly number[], binds: readonly string[]): Listener[] {
+  return fds.map((fd, i) => {
+    const handle = createServerHandle(null, 0, 0, fd);
+    const raw = `fd://${fd}`;
+    if (typeof handle === 'number') throw new ConfigError('bind', raw, `inherited descriptor is not a usable socket (${getSystemErrorName(handle)})`, 'E_BIND');
+    const named = fds.length === binds.length ? parseBind(binds[i]!) : null;
+    const spec: BindSpec = named && named.kind !== 'fd' ? named : { kind: 'fd', raw, fd };
+    return { spec, handle, url: bindUrl(spec, boundPort(spec, handle)) };
+  });
 }
 
 /** Closes the master's copies; unix socket files are removed unless another master takes them over. */
