@@ -46,6 +46,11 @@ class Acceptor {
     h?.close();
   }
 
+  /** Applies the gate's (smaller) backlog to the shared socket now. */
+  relisten(): void {
+    this.current?.listen(this.gate.backlog);
+  }
+
   resume(): void {
     if (this.current) return;
     const h = this.spares.shift();
@@ -67,6 +72,7 @@ class Acceptor {
 
   private listen(h: ServerHandle): void {
     h.onconnection = (err, client) => {
+      this.gate.lastAccept = Date.now();
       if (err) {
         // EMFILE and friends: the connection stays queued; say why it is not being served.
         this.gate.log.error(`accept() failed: ${getSystemErrorName(err)}`);
@@ -90,6 +96,7 @@ class Acceptor {
 export class Gate {
   paused = false;
   closed = false;
+  lastAccept = 0;
   onSocket: SocketHandler = (s) => s.destroy();
   private readonly acceptors: Acceptor[];
   private readonly unopened: Set<number>;
@@ -97,7 +104,7 @@ export class Gate {
 
   constructor(
     count: number,
-    readonly backlog: number,
+    public backlog: number,
     readonly requestHandle: (index: number) => void,
     readonly log: Logger,
   ) {
@@ -133,6 +140,26 @@ export class Gate {
     if (!this.paused || this.closed) return;
     this.paused = false;
     for (const a of this.acceptors) a.resume();
+  }
+
+  /**
+   * The last step of a full graceful stop, before close(). Closing the listening socket resets
+   * every connection still waiting in its accept queue: clients that connected before the stop
+   * would see their request cut. So first shrink the queue to one (the kernel then drops new
+   * SYNs, and those clients retry and find the socket closed: refused, not cut), and keep
+   * accepting until the queue has been quiet for a moment.
+   */
+  async drainQueue(quietMs = 100, maxMs = 1000): Promise<void> {
+    if (this.closed) return;
+    this.backlog = 1;
+    this.lastAccept = Date.now();
+    this.resume();
+    for (const a of this.acceptors) a.relisten();
+    const until = Date.now() + maxMs;
+    while (Date.now() - this.lastAccept < quietMs && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    this.close();
   }
 
   /** For good: the worker is leaving. */
