@@ -1,6 +1,6 @@
 /**
  * Every example app in examples/ is served, end to end, by both in-process worker classes:
- * sync (one request per connection, Connection: close) and async (keep-alive).
+ * sync (one request per connection, Connection: close), gthread and async (keep-alive).
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -155,10 +155,10 @@ async function checkRoot(srv: Server, client: Client, ex: Example): Promise<void
 
 /**
  * The client asked for keep-alive every time. sync: every response says Connection: close and
- * each request came on a connection of its own. async: every response says keep-alive and all
- * came on the first connection.
+ * each request came on a connection of its own. gthread and async: every response says
+ * keep-alive and all came on the first connection.
  */
-function checkConnections(cls: 'sync' | 'async', replies: Reply[]): void {
+function checkConnections(cls: 'sync' | 'gthread' | 'async', replies: Reply[]): void {
   assert.ok(replies.length >= 3, `only ${replies.length} requests`);
   const summary = JSON.stringify(replies.map((r) => ({ connection: r.headers.connection, reused: r.reused, port: r.localPort })));
   if (cls === 'sync') {
@@ -182,11 +182,11 @@ const TS_SUPPORTED = Boolean((process.features as { typescript?: unknown }).type
 const TYPED = path.join(FIXTURES, 'apps', 'typed.ts');
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-for (const cls of ['sync', 'async'] as const) {
+for (const cls of ['sync', 'gthread', 'async'] as const) {
   describe(`-k ${cls} serves every example`, () => {
     for (const ex of EXAMPLES) {
       test(ex.name, { timeout: 30_000 }, async (t) => {
-        const { srv, url } = await serve(['-w', '1', '-k', cls, ex.spec]);
+        const { srv, url } = await serve(['-w', '1', '-k', cls, ...(cls === 'gthread' ? ['--threads', '2'] : []), ex.spec]);
         t.after(() => srv.kill());
         const client = new Client(url);
         t.after(() => client.close());
