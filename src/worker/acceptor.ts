@@ -78,6 +78,8 @@ class Acceptor {
         this.gate.log.error(`accept() failed: ${getSystemErrorName(err)}`);
         return;
       }
+      // What node:http's own server does for every connection: no Nagle delay on responses.
+      (client as { setNoDelay?(on: boolean): void }).setNoDelay?.(true);
       const socket = new net.Socket({ handle: client, readable: true, writable: true } as net.SocketConstructorOpts);
       this.gate.onSocket(socket);
     };

@@ -64,7 +64,7 @@ class ThreadPool {
     private readonly max: number,
   ) {
     const s = ctx.settings;
-    this.data = { app: s.app ?? '', chdir: s.chdir, errorlog: s.errorlog, loglevel: s.loglevel };
+    this.data = { app: s.app ?? '', chdir: s.chdir, errorlog: s.errorlog, loglevel: s.loglevel, json: s.log_json };
     this.sweeper = setInterval(() => this.sweep(), 1000);
     this.sweeper.unref();
   }
@@ -135,24 +135,27 @@ class ThreadPool {
     if (msg.t === 'ready' || msg.t === 'load-error' || !job || job.id !== msg.id) return;
     const { res, req } = job;
     switch (msg.t) {
-      case 'head':
-        if (msg.close) res.shouldKeepAlive = false;
-        res.writeHead(msg.status, msg.reason, msg.headers);
-        break;
-      case 'data': {
-        const n = msg.chunk.byteLength;
-        res.write(Buffer.from(msg.chunk.buffer, msg.chunk.byteOffset, n), () => {
-          if (!job.done) t.post({ t: 'ack', id: job.id, n });
-        });
+      case 'res': {
+        if (msg.head) {
+          if (msg.head.close) res.shouldKeepAlive = false;
+          res.writeHead(msg.head.status, msg.head.reason, msg.head.headers);
+        }
+        for (const c of msg.chunks) {
+          const n = c.byteLength;
+          const chunk = Buffer.from(c.buffer, c.byteOffset, n);
+          // Acknowledged once written, so the thread's window reopens; not needed after the end.
+          if (msg.end) res.write(chunk);
+          else res.write(chunk, () => !job.done && t.post({ t: 'ack', id: job.id, n }));
+        }
+        if (msg.end) {
+          job.done = true;
+          res.end();
+          // A body the app never read must not stall the connection: let it drain and be dropped.
+          if (!req.complete) req.resume();
+          this.release(t);
+        }
         break;
       }
-      case 'end':
-        job.done = true;
-        res.end();
-        // A body the app never read must not stall the connection: let it drain and be dropped.
-        if (!req.complete) req.resume();
-        this.release(t);
-        break;
       case 'pause':
         req.pause();
         break;

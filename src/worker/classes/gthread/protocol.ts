@@ -10,6 +10,8 @@ export interface ThreadData {
   chdir: string;
   errorlog: string;
   loglevel: string;
+  /** --log-json */
+  json?: boolean;
 }
 
 /** Main thread to app thread. */
@@ -41,13 +43,23 @@ export type ToThread =
 export type FromThread =
   | { t: 'ready' }
   | { t: 'load-error'; kind: 'import' | 'load'; message: string; stack?: string }
-  | { t: 'head'; id: number; status: number; reason: string; headers: string[]; close: boolean }
+  /**
+   * Response progress, batched per turn of the thread's event loop: the common response (head,
+   * one body chunk, end) crosses in a single message.
+   */
+  | { t: 'res'; id: number; head: ResponseHead | null; chunks: Uint8Array[]; end: boolean }
   | { t: 'info'; id: number; status: 100 | 103; headers: Record<string, string | string[]> }
-  | { t: 'data'; id: number; chunk: Uint8Array }
-  | { t: 'end'; id: number }
   /** The app is not reading the request body fast enough: pause the client. */
   | { t: 'pause'; id: number }
   | { t: 'resume'; id: number };
+
+export interface ResponseHead {
+  status: number;
+  reason: string;
+  headers: string[];
+  /** The app asked for the connection to close. */
+  close: boolean;
+}
 
 /** Response bytes in flight to the main thread before the app's writes wait. */
 export const RESPONSE_WINDOW = 1 << 20;

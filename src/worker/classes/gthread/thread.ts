@@ -16,7 +16,7 @@ import { RESPONSE_WINDOW, type FromThread, type ThreadData, type ToThread } from
 
 const data = workerData as ThreadData;
 const port = parentPort!;
-const log = createLogger({ errorlog: data.errorlog, loglevel: data.loglevel as LogLevel });
+const log = createLogger({ errorlog: data.errorlog, loglevel: data.loglevel as LogLevel, json: data.json });
 const post = (msg: FromThread, transfer?: ArrayBuffer[]) => port.postMessage(msg, transfer);
 
 process.on('unhandledRejection', (reason) => log.exception('Unhandled promise rejection in the app', reason));
@@ -57,11 +57,12 @@ class RequestSocket extends Duplex {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     const res = this.res!;
+    const out = this.pending();
     if (this.headLeft < 0) {
       // The first bytes node:http writes are its _header string: the status line and headers.
       const head = (res as unknown as { _header: string })._header;
       this.headLeft = Buffer.byteLength(head, 'latin1');
-      post({ t: 'head', id: this.id, status: res.statusCode, reason: res.statusMessage, headers: parseHead(head), close: res.appClose });
+      out.head = { status: res.statusCode, reason: res.statusMessage, headers: parseHead(head), close: res.appClose };
     }
     let body = chunk;
     if (this.headLeft > 0) {
@@ -72,10 +73,30 @@ class RequestSocket extends Duplex {
     if (body.length === 0) return cb();
     // Copy into a buffer of our own so it can be transferred rather than cloned.
     const copy = new Uint8Array(body);
-    post({ t: 'data', id: this.id, chunk: copy }, [copy.buffer as ArrayBuffer]);
+    out.chunks.push(copy);
     this.unacked += copy.byteLength;
     if (this.unacked < RESPONSE_WINDOW) cb();
     else this.waiting = () => cb();
+  }
+
+  /** The response finished: the batch in progress carries the end. */
+  finish(): void {
+    this.pending().end = true;
+  }
+
+  private batch: Extract<FromThread, { t: 'res' }> | null = null;
+
+  /** What this turn of the event loop produced; sent as one message at the end of the turn. */
+  private pending(): Extract<FromThread, { t: 'res' }> {
+    if (!this.batch) {
+      this.batch = { t: 'res', id: this.id, head: null, chunks: [], end: false };
+      setImmediate(() => {
+        const b = this.batch!;
+        this.batch = null;
+        post(b, b.chunks.map((c) => c.buffer as ArrayBuffer));
+      });
+    }
+    return this.batch;
   }
 
   ack(n: number): void {
@@ -203,8 +224,8 @@ function start(msg: Extract<ToThread, { t: 'req' }>): void {
   live.set(msg.id, { req, res, socket });
   res.once('finish', () => {
     live.delete(msg.id);
+    socket.finish();
     socket.end();
-    post({ t: 'end', id: msg.id });
   });
   invokeApp(app, req, res, log);
 }
