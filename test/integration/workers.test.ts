@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { FIXTURES, serve, sleep } from '../helpers/server.js';
+import { FIXTURES, serve, sleep, start } from '../helpers/server.js';
 
 const APP = `${path.join(FIXTURES, 'apps', 'app.cjs')}:app`;
 
@@ -172,5 +172,27 @@ describe('heartbeat watchdog', () => {
     assert.equal(srv.workers().length, 1);
     // The worker's loop is stuck and cannot notice its master leave: take down the whole tree.
     srv.kill();
+  });
+});
+
+describe('custom worker classes', () => {
+  test('-k ./path/to/class.mjs loads a module with create(ctx) and serves through it', async (t) => {
+    const cls = path.join(FIXTURES, 'apps', 'custom-class.mjs');
+    const { srv, url } = await serve(['-k', cls, '-w', '1', APP]);
+    t.after(() => srv.kill());
+    assert.match(srv.output, new RegExp(`Using worker: ${cls.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    const r = await request(`${url}/pid`);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-worker-class'], 'custom');
+    assert.deepEqual(await srv.stop(), { code: 0, signal: null });
+  });
+
+  test('a module without create() is a boot failure with one clear line', async (t) => {
+    // app.cjs is a module, but not a worker class.
+    const srv = start(['-k', APP.split(':')[0]!, '-b', '127.0.0.1:0', APP]);
+    t.after(() => srv.kill());
+    const exit = await srv.exited;
+    assert.equal(exit.code, 3);
+    assert.match(srv.output, /Worker class ".*app\.cjs" does not export create\(ctx\)/);
   });
 });
