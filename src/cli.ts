@@ -5,6 +5,7 @@
 import { loadApp } from './app/index.js';
 import { parseAppSpec } from './app/spec.js';
 import { Arbiter } from './arbiter/arbiter.js';
+import { daemonize, teeStartupErrors } from './arbiter/daemon.js';
 import { applyProcessSettings } from './config/apply.js';
 import { formatSettings, resolveConfig, type ResolvedConfig } from './config/resolve.js';
 import { AppLoadError, ConfigError, ExitStatus, TsgunicornError, UsageError, oneLine } from './errors.js';
@@ -39,6 +40,7 @@ async function resolve(argv: string[], cwd: string): Promise<ResolvedConfig> {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'ctl') return (await import('./cli-ctl.js')).main(argv.slice(1));
   // The config file is searched, and a reload (HUP) searches again, from where we were started.
   const cwd = process.cwd();
   let resolved: ResolvedConfig;
@@ -60,12 +62,16 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(ExitStatus.OK);
   }
 
+  // -D: the command starts the daemon and exits here, once the daemon is up (src/arbiter/daemon.ts).
+  if (s.daemon) await daemonize({ errorlog: s.errorlog, cwd });
+
   let log: Logger;
   try {
-    log = createLogger({ errorlog: s.errorlog, loglevel: s.loglevel });
+    log = createLogger({ errorlog: s.errorlog, loglevel: s.loglevel, json: s.log_json });
   } catch (err) {
     die(new ConfigError('errorlog', s.errorlog, oneLine(err)).message, ExitStatus.USAGE);
   }
+  log = teeStartupErrors(log);
 
   if (s.preload_app) {
     try {

@@ -3,6 +3,7 @@
  * nothing here travels per request.
  */
 import type { Settings } from './config/settings.js';
+import type { WorkerReport } from './metrics/report.js';
 
 /** What a worker learns at fork time, through its environment (available before any IPC). */
 export interface WorkerBoot {
@@ -25,7 +26,11 @@ export const WORKER_BOOT_ENV = 'TSGUNICORN_WORKER';
 
 export type MasterMessage =
   /** A duplicate of listener i's descriptor rides along as the message's handle. */
-  { t: 'listener'; i: number };
+  | { t: 'listener'; i: number }
+  /** Send a `stats` report now (ctl stats, a /metrics scrape). */
+  | { t: 'stats?' }
+  /** The whole server stops gracefully (TERM to the master): drain the accept queue, then stop. */
+  | { t: 'stop' };
 
 export type WorkerMessage =
   /** The app is loaded and the worker class serves. */
@@ -35,7 +40,9 @@ export type WorkerMessage =
   /** Liveness, sent from the worker's event loop. */
   | { t: 'hb' }
   /** The worker wants another duplicate of listener i (it closed one to pause accepting). */
-  | { t: 'listener?'; i: number };
+  | { t: 'listener?'; i: number }
+  /** Counters since the last report and current gauges: every second, when asked, and on leaving. */
+  | { t: 'stats'; report: WorkerReport };
 
 export function isWorkerMessage(m: unknown): m is WorkerMessage {
   return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';

@@ -5,10 +5,10 @@
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
 
 import { AppImportError, AppLoadError, oneLine } from '../errors.js';
 import { describeValue } from './load.js';
+import { schemeOf } from '../http/proxy.js';
 
 export type AppKind = 'node' | 'fetch' | 'koa' | 'fastify';
 export interface AdaptedApp {
@@ -125,7 +125,8 @@ function toRequest(req: IncomingMessage, signal: AbortSignal): Request | null {
   const target = req.url ?? '/';
   let url: string;
   if (target.startsWith('/')) {
-    const scheme = (req.socket as TLSSocket).encrypted ? 'https://' : 'http://';
+    // TLS, or what a trusted front end said (src/http/proxy.ts).
+    const scheme = schemeOf(req) === 'https' ? 'https://' : 'http://';
     const host = req.headers.host || localHost(req);
     // A Host such as "a/b" or "a@b" would silently change the URL's path or authority.
     if (HOST_BREAKERS.test(host)) return null;

@@ -13,16 +13,22 @@ import type { ChildProcess } from 'node:child_process';
 import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { applyProcessSettings } from '../config/apply.js';
+import { startMasterServices, type MasterServices } from '../control/services.js';
+import type { WorkerExitInfo, WorkerInfo } from '../control/types.js';
 import { fireHook, hasWorkerHooks, hooksOf, runHook, type HookName, type Hooks } from '../config/hooks.js';
 import { resolveConfig, type ResolveInput } from '../config/resolve.js';
 import type { Settings } from '../config/settings.js';
 import { ExitStatus, oneLine } from '../errors.js';
 import { WORKER_BOOT_ENV, isWorkerMessage, type MasterMessage, type WorkerBoot, type WorkerMessage } from '../ipc.js';
-import { closeListeners, createListeners, inheritListeners, type Listener } from '../listeners/create.js';
+import { closeListeners, inheritListeners, openListeners, rebindable, type Listener } from '../listeners/create.js';
 import type { Logger } from '../log/logger.js';
 import { VERSION } from '../version.js';
 import { resolveWorkerClass } from '../worker/classes/names.js';
+import { notifyDaemonParent } from './daemon.js';
+import { SystemdNotify } from './notify.js';
 import { Pidfile } from './pidfile.js';
+import { Reloader } from './reloader.js';
+import { unixSocketOptions } from '../config/privileges.js';
 import { startNewMaster, takeInheritance } from './upgrade.js';
 
 type State = 'booting' | 'running' | 'stopping';
@@ -94,6 +100,8 @@ export class Arbiter {
   private finish: (status: number) => void = () => {};
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
   private hooks: Hooks;
+  /** sd_notify to systemd when NOTIFY_SOCKET is set (src/arbiter/notify.ts). */
+  private systemd: SystemdNotify | null = null;
   /** The `server` argument of master-side hooks. */
   readonly view: ServerView;
 
@@ -135,7 +143,7 @@ export class Arbiter {
     await this.hook('on_starting');
     const inherited = takeInheritance();
     this.parentMaster = inherited?.parentPid ?? 0;
-    this.listeners = inherited ? inheritListeners(inherited.fds, settings.bind) : await createListeners(settings.bind, log);
+    this.listeners = inherited ? inheritListeners(inherited.fds, settings.bind) : await openListeners(settings, log, undefined, unixSocketOptions(settings));
     try {
       if (settings.pidfile) {
         // A master started by USR2 serves alongside its parent until promoted: PIDFILE.2 meanwhile.
@@ -150,14 +158,26 @@ export class Arbiter {
     const cls = resolveWorkerClass(settings.worker_class, settings.threads);
     if (cls.notice) log.info(cls.notice);
     log.info(`Using worker: ${cls.name}`);
+    // Control socket, metrics server, StatsD (src/control/services.ts); a --metrics-bind that cannot listen is fatal.
+    this.services = await startMasterServices(this, settings.chdir).catch((err: unknown) => {
+      closeListeners(this.listeners, !this.parentMaster);
+      this.pidfile?.unlink(process.pid);
+      throw err;
+    });
 
     await this.hook('when_ready');
+    notifyDaemonParent();
     const done = new Promise<number>((resolve) => (this.finish = resolve));
     this.installSignals();
     cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], silent: false });
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
     this.state = 'running';
+    this.systemd = SystemdNotify.fromEnv(log);
+    this.systemd?.start();
     this.manageWorkers();
+    if (settings.reload) {
+      this.reloader = new Reloader({ root: settings.chdir, extraFiles: settings.reload_extra_files, cwd: this.input.cwd, log, onChange: () => this.reloadCode() });
+    }
     // Look for silent workers often enough that one is replaced within timeout + 1 s.
     this.tick = setInterval(() => {
       this.murderWorkers();
@@ -185,10 +205,13 @@ export class Arbiter {
     on('SIGTTOU', 'ttou', () => this.scale(-1));
     on('SIGUSR1', 'usr1', () => this.reopenLogs());
     on('SIGUSR2', 'usr2', () => void this.reexec());
+    on('SIGWINCH', 'winch', () => this.winch());
   }
 
   private scale(delta: number): void {
     if (this.state !== 'running') return;
+    // Gunicorn's TTOU: nothing below one worker (and nothing at all after WINCH took them to 0).
+    if (delta < 0 && this.target <= 1) return;
     this.setTarget(Math.max(1, this.target + delta));
     this.manageWorkers();
   }
@@ -197,6 +220,23 @@ export class Arbiter {
     const old = this.target;
     this.target = n;
     if (n !== old) void this.hook('nworkers_changed', n, old);
+  }
+
+  /** WINCH: as a daemon, stop every worker gracefully until TTIN or HUP brings them back (as Gunicorn). */
+  private winch(): void {
+    if (this.state !== 'running') return;
+    if (!this.settings.daemon) return this.log.debug('SIGWINCH ignored. Not daemonized');
+    this.log.info('graceful stop of workers');
+    this.setTarget(0);
+    this.manageWorkers();
+  }
+
+  /** --reload: a source file changed; replace every worker as HUP does, without reading the configuration again. */
+  private reloader: Reloader | null = null;
+  private reloadCode(): void {
+    if (this.state !== 'running') return;
+    this.generation++;
+    this.manageWorkers();
   }
 
   private reopenLogs(): void {
@@ -211,23 +251,26 @@ export class Arbiter {
   private async reload(): Promise<void> {
     if (this.state !== 'running') return;
     this.log.info('Hang up: Master');
+    this.systemd?.reloading();
     let next: Settings;
     try {
       next = (await resolveConfig(this.input)).settings;
       resolveWorkerClass(next.worker_class, next.threads);
     } catch (err) {
       this.log.error(`Reload failed, keeping the running configuration: ${oneLine(err)}`);
+      this.systemd?.reloadFailed();
       return;
     }
     if (this.state !== 'running') return;
-    if (next.bind.join('\n') !== this.settings.bind.join('\n')) {
+    if (rebindable() && next.bind.join('\n') !== this.settings.bind.join('\n')) {
       try {
-        const fresh = await createListeners(next.bind, this.log, 0);
+        const fresh = await openListeners(next, this.log, 0, unixSocketOptions(next));
         closeListeners(this.listeners, true);
         this.listeners = fresh;
         for (const l of fresh) this.log.info(`Listening at: ${l.url} (${process.pid})`);
       } catch (err) {
         this.log.error(`Reload failed, keeping the running configuration: ${oneLine(err)}`);
+      this.systemd?.reloadFailed();
         return;
       }
     }
@@ -235,6 +278,7 @@ export class Arbiter {
       applyProcessSettings(next, this.input.cwd);
     } catch (err) {
       this.log.error(`Reload failed, keeping the running configuration: ${oneLine(err)}`);
+      this.systemd?.reloadFailed();
       return;
     }
     this.settings = next;
@@ -297,6 +341,8 @@ export class Arbiter {
       for (const r of live.sort((a, b) => a.age - b.age).slice(0, live.length - this.target)) this.retire(r);
       return;
     }
+    // --reload: a generation that could not load the app is not respawned before the next change.
+    if (this.reloader?.failedGeneration === this.generation) return;
     const missing = this.target - live.length;
     if (missing <= 0) return;
     const wait = this.respawnAt - Date.now();
@@ -366,6 +412,7 @@ export class Arbiter {
         r.lastBeat = Date.now();
         this.log.debug(`Worker booted (pid:${r.pid})`);
         this.retireOldGenerations();
+        this.notifyServing();
         break;
       case 'leaving':
         r.leaving = true;
@@ -375,6 +422,12 @@ export class Arbiter {
         this.sendListener(r, msg.i);
         break;
     }
+  }
+
+  /** systemd's READY=1: every worker of the current generation serves. */
+  private notifyServing(): void {
+    const current = this.serving();
+    if (this.systemd && current.length >= this.target && current.every((r) => r.booted)) this.systemd.serving(current.length);
   }
 
   /** After a reload, the old workers leave once every worker of the new generation serves. */
@@ -430,11 +483,23 @@ export class Arbiter {
       // The master's own kills (timeout, graceful timeout) were logged when they were sent.
       const ours = r.killed || (r.abortedAt > 0 && signal === 'SIGABRT');
       const hint = signal === 'SIGKILL' && !ours ? ' Perhaps out of memory?' : '';
-      if (!ours) this.log.error(`Worker (pid:${r.pid}) was sent ${signal}!${hint}`);
+      // Gunicorn's levels: SIGKILL is an error, SIGTERM expected (info), any other signal a warning.
+      const say = signal === 'SIGKILL' ? this.log.error : signal === 'SIGTERM' ? this.log.info : this.log.warning;
+      if (!ours) say(`Worker (pid:${r.pid}) was sent ${signal}!${hint}`);
     } else if (code) {
       this.log.error(`Worker (pid:${r.pid}) exited with code ${code}.`);
     }
 
+    this.onWorkerExit?.({
+      pid: r.pid,
+      booted: r.booted,
+      code,
+      signal,
+      timedOut: r.abortedAt > 0,
+      reloaded: r.generation < this.generation,
+      leaving: r.leaving,
+      stopping: this.state === 'stopping',
+    });
     if (this.hooks.child_exit) {
       fireHook(this.hooks.child_exit, 'child_exit', this.log, this.view, { pid: r.pid, age: r.age, booted: r.booted, exitCode: code, signal });
     }
@@ -443,6 +508,10 @@ export class Arbiter {
       return;
     }
     // A worker that could not boot will not boot the next time either: halt, as Gunicorn does.
+    if (this.reloader && !r.booted && (code === ExitStatus.WORKER_BOOT || code === ExitStatus.APP_LOAD)) {
+      if (r.generation === this.generation) this.reloader.bootFailed(this.generation);
+      return;
+    }
     if (!r.booted && code === ExitStatus.WORKER_BOOT) return void this.halt('Worker failed to boot.', ExitStatus.WORKER_BOOT);
     if (!r.booted && code === ExitStatus.APP_LOAD) return void this.halt('App failed to load.', ExitStatus.APP_LOAD);
 
@@ -486,15 +555,25 @@ export class Arbiter {
    */
   private async stop(graceful: boolean, status: number = ExitStatus.OK, reason?: string): Promise<void> {
     if (this.state === 'stopping') {
-      if (!graceful) for (const r of this.workers.values()) this.kill(r, 'SIGQUIT');
+      if (!graceful) {
+        this.log.info('Quick shutdown requested');
+        for (const r of this.workers.values()) this.kill(r, 'SIGQUIT');
+      }
       return;
     }
     this.state = 'stopping';
+    this.systemd?.stopping();
     if (this.tick) clearInterval(this.tick);
     if (this.respawnTimer) clearTimeout(this.respawnTimer);
+    this.reloader?.close();
     // Unix socket files stay when another master (USR2) goes on serving from them.
     closeListeners(this.listeners, !this.newMaster && !this.parentMaster);
-    for (const r of this.workers.values()) this.kill(r, graceful ? 'SIGTERM' : 'SIGQUIT');
+    for (const r of this.workers.values()) {
+      // Graceful: over IPC, so the workers know the whole server stops (see Gate.drainQueue).
+      // A worker still booting has no connection yet (nor, maybe, its message handler): TERM.
+      if (graceful && r.booted && r.worker.isConnected()) r.worker.send({ t: 'stop' } satisfies MasterMessage);
+      else this.kill(r, graceful ? 'SIGTERM' : 'SIGQUIT');
+    }
     await this.waitForWorkers(this.settings.graceful_timeout * 1000);
     for (const r of this.workers.values()) {
       r.killed = true;
@@ -508,11 +587,80 @@ export class Arbiter {
     const say = status === ExitStatus.OK ? this.log.info : this.log.error;
     say('Shutting down: Master');
     if (reason) say(`Reason: ${reason}`);
+    await this.services?.close();
+    await this.systemd?.close();
     this.finish(status);
   }
 
   /** Gunicorn's halt: stop everything and exit with a status that says why. */
   private halt(reason: string, status: number): Promise<void> {
     return this.stop(true, status, reason);
+  }
+
+  // ---- control surface: what `tsgunicorn ctl`, /metrics and /readyz use (src/control/types.ts) ----
+
+  private services: MasterServices | null = null;
+  readonly startedAt = Date.now();
+  /** Told about every worker exit (restart reasons for the metrics). */
+  onWorkerExit: ((info: WorkerExitInfo) => void) | null = null;
+
+  get phase(): State {
+    return this.state;
+  }
+
+  get targetWorkers(): number {
+    return this.target;
+  }
+
+  get workerClassName(): string {
+    return this.workerClass;
+  }
+
+  get currentSettings(): Settings {
+    return this.settings;
+  }
+
+  get logger(): Logger {
+    return this.log;
+  }
+
+  listWorkers(): WorkerInfo[] {
+    return [...this.workers.values()].map((r) => ({
+      pid: r.pid,
+      age: r.age,
+      generation: r.generation,
+      spawnedAt: r.spawnedAt,
+      booted: r.booted,
+      lastBeat: r.lastBeat,
+      leaving: r.leaving,
+      worker: r.worker,
+    }));
+  }
+
+  /** As TTIN, n times. */
+  addWorkers(n: number): number {
+    this.scale(n);
+    return this.target;
+  }
+
+  /** As TTOU, n times (never below one worker). */
+  removeWorkers(n: number): number {
+    this.scale(-n);
+    return this.target;
+  }
+
+  /** As HUP. */
+  requestReload(): void {
+    void this.reload();
+  }
+
+  /** As TERM (graceful) or INT. */
+  requestStop(graceful: boolean): void {
+    void this.stop(graceful);
+  }
+
+  /** As USR1. */
+  reopenLogFiles(): void {
+    this.reopenLogs();
   }
 }

@@ -18,7 +18,9 @@ export const SECTION_ORDER: Section[] = [
   'Worker Processes',
   'Server Mechanics',
   'Security',
+  'SSL',
   'Logging',
+  'Control',
   'Process Naming',
   'Server Hooks',
   'Debugging',
@@ -41,16 +43,39 @@ function buildProgram(): { program: Command; attrToSetting: Map<string, SettingN
     for (const name of SETTING_NAMES) {
       const s = settingDef(name);
       if (s.section !== section || !s.flags) continue;
-      const flags = s.flags.join(', ') + (s.meta ? ` <${s.meta}>` : '');
+      const flags = s.flags.join(', ') + (s.meta ? (s.implied ? ` [${s.meta}]` : ` <${s.meta}>`) : '');
       const opt = new Option(flags, `${s.doc} [default: ${s.defaultDoc}]`);
+      if (s.implied) opt.preset(s.implied);
       if (s.append) opt.argParser((value: string, previous: unknown) => [...((previous as string[]) ?? []), value]);
       // Several flags may spell one setting (--error-logfile, --log-file); commander names the
       // attribute after the long flag it lists first.
       program.addOption(opt);
-      attrToSetting.set(opt.attributeName(), name);
+      // A `--no-X` flag (--no-control-socket) shares commander's attribute with `--X`; it sets its own setting.
+      if (opt.negate) attrToSetting.set(`!${opt.attributeName()}`, name);
+      else attrToSetting.set(opt.attributeName(), name);
     }
   }
   return { program, attrToSetting };
+}
+
+/**
+ * A flag whose argument may be left out (--proxy-protocol [MODE]) followed by a word that is not
+ * one of its values (the APP_MODULE, say) takes its implied value instead of swallowing the word.
+ */
+function withImpliedValues(argv: readonly string[]): string[] {
+  const out = [...argv];
+  for (let i = 0; i < out.length - 1; i++) {
+    for (const name of SETTING_NAMES) {
+      const s = settingDef(name);
+      if (!s.implied || !s.flags?.includes(out[i]!) || out[i + 1]!.startsWith('-')) continue;
+      try {
+        s.validate(out[i + 1], name);
+      } catch {
+        out[i] = `${out[i]}=${s.implied}`;
+      }
+    }
+  }
+  return out;
 }
 
 /**
@@ -60,7 +85,7 @@ function buildProgram(): { program: Command; attrToSetting: Map<string, SettingN
 export function parseArgs(argv: readonly string[], source = 'command line'): ParsedArgs {
   const { program, attrToSetting } = buildProgram();
   try {
-    program.parse(argv as string[], { from: 'user' });
+    program.parse(withImpliedValues(argv), { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
@@ -74,8 +99,10 @@ export function parseArgs(argv: readonly string[], source = 'command line'): Par
   const opts = program.opts();
   const values: Partial<Record<SettingName, unknown>> = {};
   for (const [attr, value] of Object.entries(opts)) {
+    const negated = attrToSetting.get(`!${attr}`);
+    if (negated && value === false) values[negated] = true;
     const name = attrToSetting.get(attr);
-    if (name && value !== undefined) values[name] = value;
+    if (name && value !== undefined && value !== false) values[name] = value;
   }
   return { values, app: program.args[0] };
 }

@@ -6,6 +6,9 @@
  */
 import { WORKER_CLASS_CHOICES, validateWorkerClass } from '../worker/classes/names.js';
 import * as v from './validators.js';
+import { groupSetting, umaskSetting, userSetting } from './privileges.js';
+import { dogstatsdTagsSetting, metricsBindSetting, statsdHostSetting } from '../metrics/address.js';
+import * as nv from './net-validators.js';
 
 export type Section =
   | 'Config File'
@@ -13,7 +16,9 @@ export type Section =
   | 'Worker Processes'
   | 'Server Mechanics'
   | 'Security'
+  | 'SSL'
   | 'Logging'
+  | 'Control'
   | 'Process Naming'
   | 'Server Hooks'
   | 'Debugging';
@@ -26,6 +31,8 @@ export interface SettingDef<T> {
   meta?: string;
   /** The flag may be repeated; each use adds a value. */
   append?: boolean;
+  /** The flag's argument may be left out, meaning this value (Gunicorn's nargs='?' const). */
+  implied?: string;
   /** Default value, computed from the environment (WEB_CONCURRENCY, PORT). */
   default: (env: NodeJS.ProcessEnv) => T;
   /** The default as the docs show it. */
@@ -146,6 +153,15 @@ export const SETTINGS = {
     validate: v.int(0),
     doc: 'Random extra requests (0..N) added to max_requests per worker, so workers do not all restart at once.',
   }),
+  max_worker_memory: def({
+    section: 'Worker Processes',
+    flags: ['--max-worker-memory'],
+    meta: 'MB',
+    default: () => 0,
+    defaultDoc: '0',
+    validate: v.int(0),
+    doc: 'Beyond Gunicorn: a worker whose resident memory (RSS) passes this many megabytes is replaced gracefully; 0 disables.',
+  }),
   timeout: def({
     section: 'Worker Processes',
     flags: ['-t', '--timeout'],
@@ -211,6 +227,49 @@ export const SETTINGS = {
     validate: v.bool,
     doc: 'Load the app in the master before forking, so a broken app fails fast (workers still load their own copy).',
   }),
+  daemon: def({
+    section: 'Server Mechanics',
+    flags: ['-D', '--daemon'],
+    default: () => false,
+    defaultDoc: 'false',
+    validate: v.bool,
+    doc: 'Detach from the terminal and run in the background (output to --error-logfile, else /dev/null); the command returns once the master is up.',
+  }),
+  user: def({
+    section: 'Server Mechanics',
+    flags: ['-u', '--user'],
+    meta: 'USER',
+    default: () => null as number | null,
+    defaultDoc: 'none (the user running tsgunicorn)',
+    validate: userSetting,
+    doc: 'Switch worker processes to this user (name or uid) after the sockets are bound; the master keeps its own.',
+  }),
+  group: def({
+    section: 'Server Mechanics',
+    flags: ['-g', '--group'],
+    meta: 'GROUP',
+    default: () => null as number | null,
+    defaultDoc: "none (the --user's primary group, else unchanged)",
+    validate: groupSetting,
+    doc: 'Switch worker processes to this group (name or gid).',
+  }),
+  initgroups: def({
+    section: 'Server Mechanics',
+    flags: ['--initgroups'],
+    default: () => false,
+    defaultDoc: 'false',
+    validate: v.bool,
+    doc: "Give workers all the supplementary groups of --user, plus --group (else only --group).",
+  }),
+  umask: def({
+    section: 'Server Mechanics',
+    flags: ['-m', '--umask'],
+    meta: 'INT',
+    default: () => 0,
+    defaultDoc: '0',
+    validate: umaskSetting,
+    doc: "Bit mask for the mode of unix socket files the master binds (0 gives srwxrwxrwx): a number, or '0o22', '022', '0x12'.",
+  }),
 
   header_map: def({
     section: 'Server Mechanics',
@@ -220,6 +279,50 @@ export const SETTINGS = {
     defaultDoc: 'drop',
     validate: v.choice(['drop', 'refuse', 'dangerous'] as const),
     doc: "Request headers whose name contains '_': drop (removed before the app sees them), refuse (400) or dangerous (kept).",
+  }),
+  reuse_port: def({
+    section: 'Server Mechanics',
+    flags: ['--reuse-port'],
+    default: () => false,
+    defaultDoc: 'false',
+    validate: v.bool,
+    doc: "Set SO_REUSEPORT on the master's TCP sockets, so another process may bind the same address meanwhile (Node 22.12+; a notice on older Node).",
+  }),
+  forwarded_allow_ips: def({
+    section: 'Server Mechanics',
+    flags: ['--forwarded-allow-ips'],
+    meta: 'STRING',
+    default: (env) => nv.addressList(env.FORWARDED_ALLOW_IPS ?? '127.0.0.1,::1', 'forwarded_allow_ips'),
+    defaultDoc: "'127.0.0.1,::1', or $FORWARDED_ALLOW_IPS",
+    validate: nv.addressList,
+    doc: "Front ends (comma-separated IPs or CIDR networks, '*' for all) whose secure_scheme_headers set the scheme the app sees; unix-socket peers are always trusted.",
+  }),
+  secure_scheme_headers: def({
+    section: 'Server Mechanics',
+    default: () => ({ 'X-FORWARDED-PROTOCOL': 'ssl', 'X-FORWARDED-PROTO': 'https', 'X-FORWARDED-SSL': 'on' }) as Record<string, string>,
+    defaultDoc: "{ 'X-FORWARDED-PROTOCOL': 'ssl', 'X-FORWARDED-PROTO': 'https', 'X-FORWARDED-SSL': 'on' }",
+    validate: nv.schemeHeaders,
+    doc: 'Headers a trusted front end sets, with the value meaning https (any other value means http; two that disagree are a 400).',
+  }),
+  proxy_protocol: def({
+    section: 'Server Mechanics',
+    flags: ['--proxy-protocol'],
+    meta: 'MODE',
+    implied: 'auto',
+    default: () => 'off' as nv.ProxyProtocolMode,
+    defaultDoc: 'off',
+    validate: nv.proxyProtocol,
+    doc: 'Read a PROXY protocol header at the start of each connection: off, v1, v2 or auto (the flag alone); the client address replaces the peer\'s.',
+  }),
+  proxy_allow_ips: def({
+    section: 'Server Mechanics',
+    flags: ['--proxy-allow-from'],
+    meta: 'STRING',
+    default: () => ['127.0.0.1', '::1'],
+    defaultDoc: "'127.0.0.1,::1'",
+    validate: nv.addressList,
+    doc: "Peers (comma-separated IPs or CIDR networks, '*' for all) allowed to send a PROXY header; others get 403. Unix-socket peers are always allowed.",
+    aliases: ['proxy_allow_from'],
   }),
 
   // Security
@@ -249,6 +352,62 @@ export const SETTINGS = {
     defaultDoc: '8190',
     validate: v.int(0),
     doc: 'Maximum size of one header field (name, value and separators) in bytes, else 431; 0 means the default, 8190, as in Gunicorn 26.',
+  }),
+  header_timeout: def({
+    section: 'Security',
+    flags: ['--header-timeout'],
+    meta: 'INT',
+    default: () => 30,
+    defaultDoc: '30',
+    validate: v.seconds,
+    doc: 'Seconds a client gets to send the request headers (and its PROXY header and TLS handshake) before the connection is closed (408); 0 disables. Slowloris guard.',
+  }),
+
+  // SSL
+  keyfile: def({
+    section: 'SSL',
+    flags: ['--keyfile'],
+    meta: 'FILE',
+    default: () => null as string | null,
+    defaultDoc: 'none',
+    validate: v.optionalString,
+    doc: 'TLS private key file (PEM); without it the key is read from --certfile.',
+  }),
+  certfile: def({
+    section: 'SSL',
+    flags: ['--certfile'],
+    meta: 'FILE',
+    default: () => null as string | null,
+    defaultDoc: 'none',
+    validate: v.optionalString,
+    doc: 'TLS certificate file (PEM, with its chain); setting it (or --keyfile) serves HTTPS.',
+  }),
+  ca_certs: def({
+    section: 'SSL',
+    flags: ['--ca-certs'],
+    meta: 'FILE',
+    default: () => null as string | null,
+    defaultDoc: 'none',
+    validate: v.optionalString,
+    doc: 'CA certificates (PEM) that client certificates are verified against.',
+  }),
+  cert_reqs: def({
+    section: 'SSL',
+    flags: ['--cert-reqs'],
+    meta: 'INT',
+    default: () => 0,
+    defaultDoc: '0',
+    validate: nv.certReqs,
+    doc: 'Client certificates: 0 not asked for, 1 optional (req.socket.authorized tells), 2 required (handshake fails without a valid one).',
+  }),
+  ciphers: def({
+    section: 'SSL',
+    flags: ['--ciphers'],
+    meta: 'STRING',
+    default: () => null as string | null,
+    defaultDoc: "Node's default list",
+    validate: v.optionalString,
+    doc: 'TLS cipher suites, as an OpenSSL cipher list.',
   }),
 
   // Logging
@@ -288,6 +447,85 @@ export const SETTINGS = {
     validate: v.nonEmptyString,
     doc: 'Access log line format, with Gunicorn\'s atoms (h l u t r m U q H s B b f a T D M L p {header}i {header}o {var}e).',
   }),
+  access_log_json: def({
+    section: 'Logging',
+    flags: ['--access-log-json'],
+    default: () => false,
+    defaultDoc: 'false',
+    validate: v.bool,
+    doc: "Write the access log as one JSON object per request (the format's fields plus pid and request_id) instead of lines; to stdout unless --access-logfile names a file.",
+  }),
+  log_json: def({
+    section: 'Logging',
+    flags: ['--log-json'],
+    default: () => false,
+    defaultDoc: 'false',
+    validate: v.bool,
+    doc: "Write the error log as JSON lines (level, time, pid, msg) instead of Gunicorn's text lines.",
+  }),
+  capture_output: def({
+    section: 'Logging',
+    flags: ['--capture-output'],
+    default: () => false,
+    defaultDoc: 'false',
+    validate: v.bool,
+    doc: "Send the app's stdout and stderr to the error log file (when --error-logfile names a file).",
+  }),
+  statsd_host: def({
+    section: 'Logging',
+    flags: ['--statsd-host'],
+    meta: 'STATSD_ADDR',
+    default: () => null as string | null,
+    defaultDoc: 'none (off)',
+    validate: statsdHostSetting,
+    doc: "StatsD server to send Gunicorn's metrics to: HOST:PORT (UDP; port 8125 if left out) or unix:PATH (a datagram socket).",
+  }),
+  statsd_prefix: def({
+    section: 'Logging',
+    flags: ['--statsd-prefix'],
+    meta: 'STATSD_PREFIX',
+    default: () => '',
+    defaultDoc: "''",
+    validate: v.string,
+    doc: 'Prefix for StatsD metric names (a trailing "." is added if missing).',
+  }),
+  dogstatsd_tags: def({
+    section: 'Logging',
+    flags: ['--dogstatsd-tags'],
+    meta: 'DOGSTATSD_TAGS',
+    default: () => '',
+    defaultDoc: "''",
+    validate: dogstatsdTagsSetting,
+    doc: 'Comma-separated DogStatsD tags added to every StatsD metric, e.g. env:prod,service:api.',
+  }),
+  metrics_bind: def({
+    section: 'Logging',
+    flags: ['--metrics-bind'],
+    meta: 'ADDRESS',
+    default: () => null as string | null,
+    defaultDoc: 'none (off)',
+    validate: metricsBindSetting,
+    doc: 'Serve Prometheus metrics (GET /metrics, totals over all workers) and the probes /healthz and /readyz from the master at HOST:PORT or unix:PATH.',
+  }),
+
+  // Control
+  control_socket: def({
+    section: 'Control',
+    flags: ['--control-socket'],
+    meta: 'PATH',
+    default: () => null as string | null,
+    defaultDoc: 'tsgunicorn-MASTERPID.ctl in the pidfile\'s directory, else $XDG_RUNTIME_DIR, else the temp directory',
+    validate: v.optionalString,
+    doc: 'Unix socket (mode 0600) on which the master takes `tsgunicorn ctl` commands.',
+  }),
+  control_socket_disable: def({
+    section: 'Control',
+    flags: ['--no-control-socket'],
+    default: () => false,
+    defaultDoc: 'false',
+    validate: v.bool,
+    doc: 'Do not open the control socket.',
+  }),
 
   // Process Naming
   proc_name: def({
@@ -316,8 +554,30 @@ export const SETTINGS = {
   worker_exit: hook('(server, worker)', 'In the worker, just before it exits.'),
   nworkers_changed: hook('(server, newValue, oldValue)', 'In the master, when the number of workers changes (TTIN, TTOU, reload).'),
   on_exit: hook('(server)', 'In the master, just before it exits.'),
+  ssl_context: hook(
+    '(config, default_ssl_context_factory)',
+    'In each worker, with TLS on: returns the TLS options (or a tls.SecureContext); the factory returns the defaults built from the SSL settings.',
+  ),
 
   // Debugging
+  reload: def({
+    section: 'Debugging',
+    flags: ['--reload'],
+    default: () => false,
+    defaultDoc: 'false',
+    validate: v.bool,
+    doc: 'Development: replace the workers when a source file under --chdir changes; an app that fails to load keeps the master up until the next change.',
+  }),
+  reload_extra_files: def({
+    section: 'Debugging',
+    flags: ['--reload-extra-file'],
+    meta: 'FILES',
+    append: true,
+    default: () => [] as string[],
+    defaultDoc: '[]',
+    validate: v.list(v.nonEmptyString),
+    doc: 'With --reload, also watch this file (any type; relative to the directory tsgunicorn is started from); repeat for several.',
+  }),
   check_config: def({
     section: 'Debugging',
     flags: ['--check-config'],

@@ -88,6 +88,8 @@ export const Verdict = {
   TooManyFields: 2,
   FieldTooLarge: 3,
   UnderscoreRefused: 4,
+  /** Trusted secure_scheme_headers that disagree (src/http/proxy.ts). */
+  ContradictoryScheme: 5,
 } as const;
 export type Verdict = (typeof Verdict)[keyof typeof Verdict];
 
@@ -151,6 +153,8 @@ export function rejection(v: Verdict, req: IncomingMessage, l: RequestLimits): {
       for (let i = 0; i < raw.length && !name; i += 2) if (raw[i]!.includes('_')) name = raw[i]!;
       return { status: 400, message: `Invalid HTTP header name: '${name.toUpperCase()}'` };
     }
+    case Verdict.ContradictoryScheme:
+      return { status: 400, message: 'Contradictory scheme headers' };
     default:
       return { status: 400, message: 'Bad Request' };
   }

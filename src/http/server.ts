@@ -8,7 +8,8 @@ import http, { type IncomingMessage, type RequestListener, type ServerResponse }
 import type net from 'node:net';
 import type { WorkerClassContext } from '../worker/classes/types.js';
 import { invokeApp } from './invoke.js';
-import { checkRequest, onClientError, parserOptions, refuse, requestLimits, type RequestLimits } from './limits.js';
+import { Edge, serverTimeouts, type EdgeSettings } from './edge.js';
+import { Verdict, checkRequest, onClientError, parserOptions, refuse, requestLimits, type RequestLimits } from './limits.js';
 
 export interface ServingOptions {
   /** Answer every request with Connection: close (sync class, or keep-alive disabled). */
@@ -25,6 +26,9 @@ export class HttpServing {
   private draining = false;
   private drainedWaiters: (() => void)[] = [];
   private readonly limits: RequestLimits;
+  /** PROXY protocol, TLS, the header timeout and the forwarded scheme (src/http/edge.ts). */
+  private readonly edge: Edge;
+  private readonly deliver = (s: net.Socket) => this.server.emit('connection', s);
 
   constructor(
     private readonly ctx: WorkerClassContext,
@@ -33,7 +37,9 @@ export class HttpServing {
   ) {
     this.limits = requestLimits(ctx.settings);
     const { maxHeaderSize, maxHeadersCount } = parserOptions(this.limits);
-    this.server = http.createServer({ keepAliveTimeout: opts.keepAliveTimeoutMs, maxHeaderSize }, (req, res) => this.onRequest(req, res));
+    this.edge = new Edge(ctx.settings as unknown as EdgeSettings, ctx.log);
+    const timeouts = serverTimeouts(ctx.settings);
+    this.server = http.createServer({ keepAliveTimeout: opts.keepAliveTimeoutMs, maxHeaderSize, ...timeouts }, (req, res) => this.onRequest(req, res));
     this.server.maxHeadersCount = maxHeadersCount;
     this.server.on('clientError', onClientError);
     // A client that half-closes after its request still gets the answer (node would end the
@@ -53,7 +59,7 @@ export class HttpServing {
       onClose();
       if (this.draining && this.connections.size === 0) this.settle();
     });
-    this.server.emit('connection', socket);
+    this.edge.accept(socket, this.deliver);
   }
 
   get requests(): number {
@@ -61,13 +67,14 @@ export class HttpServing {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const verdict = checkRequest(req, this.limits);
+    const verdict = checkRequest(req, this.limits) || (this.edge.schemeOk(req) ? Verdict.Ok : Verdict.ContradictoryScheme);
     if (verdict !== 0) return refuse(req, res, verdict, this.limits, this.ctx.log);
     this.ctx.requestStarted();
     if (this.opts.closeEach || this.draining || this.opts.closeWhen?.()) res.shouldKeepAlive = false;
     this.inFlight.add(res);
     res.once('close', () => this.inFlight.delete(res));
     if (this.ctx.accessLog) this.logAccess(req, res);
+    this.ctx.observeRequest?.(req, res);
     const { preRequest, postRequest } = this.ctx.hooks;
     if (preRequest) preRequest(req);
     if (postRequest) res.once('finish', () => postRequest(req, res));

@@ -58,7 +58,7 @@ export function parseBind(raw: string): BindSpec {
 }
 
 /** How Gunicorn names a bound address in "Listening at: ..." */
-export function bindUrl(spec: BindSpec, actualPort?: number): string {
+export function bindUrl(spec: BindSpec, actualPort?: number, scheme: 'http' | 'https' = 'http'): string {
   switch (spec.kind) {
     case 'unix':
       return `unix:${spec.path}`;
@@ -66,7 +66,7 @@ export function bindUrl(spec: BindSpec, actualPort?: number): string {
       return `fd://${spec.fd}`;
     case 'tcp': {
       const host = isIP(spec.host) === 6 ? `[${spec.host}]` : spec.host;
-      return `http://${host}:${actualPort ?? spec.port}`;
+      return `${scheme}://${host}:${actualPort ?? spec.port}`;
     }
   }
 }

@@ -12,12 +12,14 @@
  * why its listen()/close() cannot be used to pause.)
  */
 import { lookup } from 'node:dns/promises';
-import { lstatSync, unlinkSync } from 'node:fs';
+import { chownSync, lstatSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { ConfigError, TsgunicornError, oneLine } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { checkTls, tlsEnabled, type TlsSettings } from '../http/tls.js';
 import { bindUrl, parseBind, type BindSpec } from './bind.js';
+import { systemdListenFds } from './systemd.js';
 
 /** libuv's TCP or Pipe wrap: what child_process can pass to another process. */
 export interface ServerHandle {
@@ -56,12 +58,59 @@ export class BindError extends Error {
   }
 }
 
-function bindOnce(spec: BindSpec, address: string | null, family: number): ServerHandle {
+/** How unix socket files are made (Gunicorn's --umask, and its chown to --user/--group). */
+export interface UnixSocketOptions {
+  /** The umask in force while the socket file is created; absent: the process's own. */
+  umask?: number;
+  /** Owner of the socket file; absent or null: left as created. */
+  uid?: number | null;
+  gid?: number | null;
+}
+
+function bindUnix(path: string, opts: UnixSocketOptions): ServerHandle | number {
+  const old = opts.umask === undefined ? undefined : process.umask(opts.umask);
+  try {
+    return createServerHandle(path, -1, -1);
+  } finally {
+    if (old !== undefined) process.umask(old);
+  }
+}
+
+function chownSocket(path: string, opts: UnixSocketOptions, log: Logger): void {
+  const uid = opts.uid ?? -1;
+  const gid = opts.gid ?? -1;
+  if (uid === -1 && gid === -1) return;
+  try {
+    chownSync(path, uid, gid);
+  } catch (err) {
+    log.warning(`Could not give ${path} to user ${uid} group ${gid}: ${oneLine(err)}`);
+  }
+}
+
+/** How TCP sockets are bound (--reuse-port) and named in the log (https with --certfile). */
+export interface BindOptions {
+  reusePort?: boolean;
+  scheme?: 'http' | 'https';
+}
+
+/** libuv's UV_TCP_REUSEPORT, which net._createServerHandle passes on from Node 22.12 (ignored before). */
+const UV_TCP_REUSEPORT = 2;
+const [NODE_MAJOR, NODE_MINOR] = process.versions.node.split('.').map(Number) as [number, number];
+export const REUSE_PORT_SUPPORTED = NODE_MAJOR > 22 || (NODE_MAJOR === 22 && NODE_MINOR >= 12);
+
+function bindOnce(spec: BindSpec, address: string | null, family: number, unix: UnixSocketOptions = {}, opts: BindOptions = {}): ServerHandle {
   let result: ServerHandle | number;
-  if (spec.kind === 'tcp') result = createServerHandle(address, spec.port, family);
-  else if (spec.kind === 'unix') result = createServerHandle(spec.path, -1, -1);
+  if (spec.kind === 'tcp') result = createServerHandle(address, spec.port, family, undefined, opts.reusePort && REUSE_PORT_SUPPORTED ? UV_TCP_REUSEPORT : 0);
+  else if (spec.kind === 'unix') result = bindUnix(spec.path, unix);
   else result = createServerHandle(null, 0, 0, spec.fd);
   if (typeof result === 'number') throw new BindError(spec, getSystemErrorName(result));
+  // libuv defers EADDRINUSE from bind() to listen(), which only workers call: an address held by
+  // another listener would look bound here, and the workers' listen() would then quietly pick a
+  // random port. An unbound socket reports port 0, so ask.
+  if (spec.kind === 'tcp' && !boundPort(spec, result)) {
+    result.close();
+    throw new BindError(spec, 'EADDRINUSE');
+  }
   return result;
 }
 
@@ -98,7 +147,7 @@ export async function resolveBindHost(raw: string): Promise<{ address: string; f
   }
 }
 
-async function bindListener(raw: string, log: Logger, retries: number): Promise<Listener> {
+async function bindListener(raw: string, log: Logger, retries: number, unix: UnixSocketOptions, opts: BindOptions): Promise<Listener> {
   const spec = parseBind(raw);
   const found = await resolveBindHost(raw);
   const address = found?.address ?? null;
@@ -106,8 +155,10 @@ async function bindListener(raw: string, log: Logger, retries: number): Promise<
   if (spec.kind === 'unix') removeStaleSocket(spec.path);
   for (let attempt = 0; ; attempt++) {
     try {
-      const handle = bindOnce(spec, address, family);
-      return { spec, handle, url: bindUrl(spec, boundPort(spec, handle)) };
+      const handle = bindOnce(spec, address, family, unix, opts);
+      if (spec.kind === 'unix') chownSocket(spec.path, unix, log);
+      const url = spec.kind === 'fd' ? describeFd(spec.fd, handle, opts.scheme) : bindUrl(spec, boundPort(spec, handle), opts.scheme);
+      return { spec, handle, url };
     } catch (err) {
       if (!(err instanceof BindError)) throw err;
       if (err.errno === 'EADDRINUSE' && attempt < retries) {
@@ -127,10 +178,16 @@ async function bindListener(raw: string, log: Logger, retries: number): Promise<
   }
 }
 
-export async function createListeners(binds: readonly string[], log: Logger, retries = 5): Promise<Listener[]> {
+export async function createListeners(
+  binds: readonly string[],
+  log: Logger,
+  retries = 5,
+  unix: UnixSocketOptions = {},
+  opts: BindOptions = {},
+): Promise<Listener[]> {
   const out: Listener[] = [];
   try {
-    for (const raw of binds) out.push(await bindListener(raw, log, retries));
+    for (const raw of binds) out.push(await bindListener(raw, log, retries, unix, opts));
   } catch (err) {
     closeListeners(out, true);
     throw err;
@@ -170,4 +227,71 @@ export function closeListeners(listeners: readonly Listener[], unlink: boolean):
       }
     }
   }
+}
+
+/**
+ * What an inherited descriptor listens on, as "Listening at:" shows it: http://ADDR:PORT for TCP,
+ * unix:PATH for a unix socket (its path read from /proc on Linux), else fd://N.
+ */
+export function describeFd(fd: number, handle: ServerHandle, scheme: 'http' | 'https' = 'http'): string {
+  const out: Record<string, unknown> = {};
+  if (handle.getsockname && handle.getsockname(out) === 0 && typeof out.port === 'number' && typeof out.address === 'string') {
+    const host = out.family === 'IPv6' || out.family === 6 ? `[${out.address}]` : out.address;
+    return `${scheme}://${host}:${out.port}`;
+  }
+  try {
+    const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
+    if (inode) {
+      for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+        const cols = line.trim().split(/\s+/);
+        if (cols[6] === inode && cols[7]) return `unix:${cols[7]}`;
+      }
+    }
+  } catch {
+    // Not Linux, or /proc not mounted.
+  }
+  return `fd://${fd}`;
+}
+
+export interface ListenSettings extends TlsSettings {
+  bind: readonly string[];
+  reuse_port: boolean;
+}
+
+/**
+ * The master's listeners for these settings: the sockets systemd passed (socket activation; the
+ * bind setting is then ignored, as in Gunicorn), else one per bind. TLS settings are checked here
+ * too, so that a bad certificate stops the start before any worker runs.
+ *
+ * --reuse-port sets SO_REUSEPORT on the master's TCP sockets (Node 22.12 and later). The master
+ * still holds the one socket per address and the workers share it, so pausing a full worker and
+ * the backlog work as without it; what the flag adds is that another process (a second
+ * tsgunicorn started for a blue/green switch, say) can bind the same address meanwhile, the
+ * kernel spreading new connections over both. Gunicorn instead gives each worker a socket of its
+ * own; that would give each worker its own accept queue, where connections wait for that worker
+ * even while it is busy and are reset when it closes its socket, which is why tsgunicorn does not.
+ */
+export async function openListeners(s: ListenSettings, log: Logger, retries = 5, unix: UnixSocketOptions = {}): Promise<Listener[]> {
+  const scheme = tlsEnabled(s) ? 'https' : 'http';
+  if (tlsEnabled(s)) checkTls(s);
+  const fds = systemdListenFds();
+  if (fds) {
+    log.info(`Using ${fds.length} socket(s) from systemd socket activation; the bind setting is ignored`);
+    return fds.map((fd) => {
+      const handle = createServerHandle(null, 0, 0, fd);
+      const raw = `fd://${fd}`;
+      if (typeof handle === 'number') throw new ConfigError('bind', raw, `systemd socket is not usable (${getSystemErrorName(handle)})`, 'E_BIND');
+      // Kind fd: systemd owns the socket, so its file is never removed on stop.
+      return { spec: { kind: 'fd', raw, fd } as BindSpec, handle, url: describeFd(fd, handle, scheme) };
+    });
+  }
+  if (s.reuse_port && !REUSE_PORT_SUPPORTED) {
+    log.warning(`--reuse-port needs Node 22.12 or later (this is Node ${process.versions.node}); binding without SO_REUSEPORT`);
+  }
+  return createListeners(s.bind, log, retries, unix, { reusePort: s.reuse_port, scheme });
+}
+
+/** Whether a reload (HUP) may rebind: not while serving the sockets systemd passed. */
+export function rebindable(): boolean {
+  return systemdListenFds() === null;
 }

@@ -85,8 +85,8 @@ class Acceptor {
     };
     const err = h.listen(this.gate.backlog);
     if (err) {
-      this.gate.log.error(`listen() failed on listener ${this.index}: ${getSystemErrorName(err)}`);
       h.close();
+      this.gate.listenFailed(this.index, getSystemErrorName(err));
       return;
     }
     this.current = h;
@@ -102,7 +102,7 @@ export class Gate {
   onSocket: SocketHandler = (s) => s.destroy();
   private readonly acceptors: Acceptor[];
   private readonly unopened: Set<number>;
-  private onOpen: (() => void) | null = null;
+  private onOpen: ((err?: Error) => void) | null = null;
 
   constructor(
     count: number,
@@ -117,7 +117,18 @@ export class Gate {
   /** Resolves once every listener is listening: only then may the worker say it serves. */
   opened(): Promise<void> {
     if (this.unopened.size === 0) return Promise.resolve();
-    return new Promise((resolve) => (this.onOpen = resolve));
+    return new Promise((resolve, reject) => (this.onOpen = (err) => (err ? reject(err) : resolve())));
+  }
+
+  /**
+   * listen() on the master's socket failed. At boot that is fatal: most likely another process
+   * holds the address (the master's bind succeeds beside a SO_REUSEADDR listener; listen is where
+   * the kernel refuses), and serving nothing while the log says "Listening at" would be worse.
+   */
+  listenFailed(index: number, errno: string): void {
+    const err = new Error(`Cannot listen on listener ${index}: ${errno}${errno === 'EADDRINUSE' ? ' (the address is in use by another process)' : ''}`);
+    if (this.unopened.has(index) && this.onOpen) this.onOpen(err);
+    else this.log.error(err.message);
   }
 
   /** Called by an acceptor when it listens. */

@@ -11,11 +11,15 @@ import { AppLoadError, ExitStatus, oneLine } from '../errors.js';
 import { WORKER_BOOT_ENV, type MasterMessage, type WorkerBoot, type WorkerMessage } from '../ipc.js';
 import { fireHook, loadWorkerHooks, runHook, type Hooks } from '../config/hooks.js';
 import { AccessLog } from '../log/access.js';
+import { startWorkerTelemetry } from '../metrics/worker.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import type { ServerHandle } from '../listeners/create.js';
 import { Gate } from './acceptor.js';
+import { watchMemory } from './memory.js';
+import { dropPrivileges, workerOwner } from '../config/privileges.js';
 import { Watchdog } from './watchdog.js';
 import { loadWorkerClass } from './classes/index.js';
+import { prepareEdge, type EdgeSettings } from '../http/edge.js';
 import type { WorkerClass, WorkerClassContext } from './classes/types.js';
 
 function send(msg: WorkerMessage): void {
@@ -44,9 +48,17 @@ async function main(): Promise<void> {
   const { settings } = boot;
   process.title = `tsgunicorn: worker [${boot.procName}]`;
 
-  const log = createLogger({ errorlog: settings.errorlog, loglevel: settings.loglevel });
+  const log = createLogger({ errorlog: settings.errorlog, loglevel: settings.loglevel, json: settings.log_json });
   log.info(`Booting worker with pid: ${process.pid}`);
-  const accessLog = settings.accesslog ? new AccessLog(settings.accesslog, settings.access_log_format) : null;
+  const accessLog =
+    settings.accesslog || settings.access_log_json ? new AccessLog(settings.accesslog ?? '-', settings.access_log_format, settings.access_log_json) : null;
+  // --user/--group: the master bound the sockets and the log files are open; nothing of the
+  // app's (hooks included) runs with the master's privileges.
+  try {
+    dropPrivileges(workerOwner(settings), [settings.errorlog, settings.accesslog]);
+  } catch (err) {
+    failBoot(log, err);
+  }
   let hooks: Hooks = {};
   if (boot.hooks) {
     try {
@@ -72,7 +84,7 @@ async function main(): Promise<void> {
   let watchdog: Watchdog | null = null;
   if (settings.timeout > 0) {
     // Sent from the event loop: a loop blocked by the app stops the beats, and the master notices.
-    const wd = (watchdog = new Watchdog(settings.timeout, settings.errorlog, settings.loglevel));
+    const wd = (watchdog = new Watchdog(settings.timeout, settings.errorlog, settings.loglevel, settings.log_json));
     const every = Math.min(1000, Math.max(100, (settings.timeout * 1000) / 4));
     const beat = () => {
       wd.stamp();
@@ -86,20 +98,26 @@ async function main(): Promise<void> {
   gate.paused = true; // until the app is loaded
   process.on('message', (msg: MasterMessage, handle?: unknown) => {
     if (msg?.t === 'listener' && handle) gate.adopt(msg.i, handle as ServerHandle);
+    else if (msg?.t === 'stop') void stop(ExitStatus.OK, true);
   });
 
   let worker: WorkerClass | null = null;
+  // Request counts for ctl/metrics, StatsD, --capture-output (src/metrics/worker.ts).
+  const telemetry = startWorkerTelemetry({ settings, log, load: () => worker?.load() ?? null, threaded: boot.workerClass === 'gthread' });
   const exit = async (code: number) => {
     await runHook(hooks, 'worker_exit', log, serverView, workerView);
+    await telemetry?.close();
     accessLog?.flush();
     await watchdog?.close();
     process.exit(code);
   };
-  const stop = async (code: number) => {
+  /** Graceful exit. `final`: the whole server stops, so the shared accept queue is drained first. */
+  const stop = async (code: number, final = false) => {
     if (stopping) return;
     stopping = true;
     send({ t: 'leaving' });
-    gate.close();
+    if (final) await gate.drainQueue();
+    else gate.close();
     if (worker) {
       const limit = new Promise<void>((r) => setTimeout(r, settings.graceful_timeout * 1000).unref());
       await Promise.race([worker.shutdown(), limit]);
@@ -130,6 +148,7 @@ async function main(): Promise<void> {
     // After an uncaught exception the app's state is unknown: finish what is in flight, then
     // let the master start a fresh worker.
     log.exception('Uncaught exception in worker; restarting it', err);
+    telemetry?.leave('error');
     void stop(worker ? 1 : ExitStatus.WORKER_BOOT);
   });
 
@@ -145,10 +164,15 @@ async function main(): Promise<void> {
       preRequest: hooks.pre_request && ((req) => fireHook(hooks.pre_request!, 'pre_request', log, workerView, req)),
       postRequest: hooks.post_request && ((req, res) => fireHook(hooks.post_request!, 'post_request', log, workerView, req, res)),
     },
-    recycle: () => void stop(ExitStatus.OK),
+    recycle: () => {
+      telemetry?.leave('timeout');
+      void stop(ExitStatus.OK);
+    },
+    observeRequest: telemetry?.request,
     requestStarted() {
       if (++served === limit) {
         log.info('Autorestarting worker after current request.');
+        telemetry?.leave('max_requests');
         void stop(ExitStatus.OK);
       }
     },
@@ -157,23 +181,29 @@ async function main(): Promise<void> {
   await runHook(hooks, 'post_fork', log, serverView, workerView);
   try {
     const cls = await loadWorkerClass(boot.workerClass, settings.chdir);
+    await prepareEdge(settings as unknown as EdgeSettings); // TLS context, ssl_context hook
     worker = await cls.create(ctx);
   } catch (err) {
-    failBoot(log, err);
+    failBoot(log, err, settings.reload);
   }
   await runHook(hooks, 'post_worker_init', log, workerView);
   gate.onSocket = (socket: Socket) => worker!.handleConnection(socket);
   gate.resume();
   // The master's socket only starts listening when a worker listens on it; say "booted" after that.
-  await gate.opened();
+  await gate.opened().catch((err: unknown) => failBoot(log, err, false));
   send({ t: 'booted' });
+  watchMemory(settings.max_worker_memory, log, () => {
+    telemetry?.leave('memory');
+    void stop(ExitStatus.OK);
+  });
 }
 
-function failBoot(log: Logger, err: unknown): never {
+/** `verbose` (--reload, development): the cause's stack at error level, to show where the app broke. */
+function failBoot(log: Logger, err: unknown, verbose = false): never {
   const code = err instanceof AppLoadError ? ExitStatus.APP_LOAD : ExitStatus.WORKER_BOOT;
   log.error(oneLine(err));
   const cause = err instanceof Error ? err.cause : undefined;
-  if (cause) log.debug(shortStack(cause));
+  if (cause) (verbose ? log.error : log.debug)(shortStack(cause));
   process.exit(code);
 }
 

@@ -5,7 +5,7 @@ import { createLogger, type LogLevel } from '../log/logger.js';
 import type { WatchdogData } from './watchdog.js';
 
 const data = workerData as WatchdogData;
-const log = createLogger({ errorlog: data.errorlog, loglevel: data.loglevel as LogLevel });
+const log = createLogger({ errorlog: data.errorlog, loglevel: data.loglevel as LogLevel, json: data.json });
 const session = new inspector.Session();
 session.connectToMainThread();
 

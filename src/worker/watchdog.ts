@@ -16,15 +16,16 @@ export interface WatchdogData {
   timeoutMs: number;
   errorlog: string;
   loglevel: string;
+  json?: boolean;
 }
 
 export class Watchdog {
   private readonly beat = new Float64Array(new SharedArrayBuffer(8));
   private readonly thread: Worker;
 
-  constructor(timeoutSeconds: number, errorlog: string, loglevel: string) {
+  constructor(timeoutSeconds: number, errorlog: string, loglevel: string, json = false) {
     this.stamp();
-    const data: WatchdogData = { beat: this.beat, timeoutMs: timeoutSeconds * 1000, errorlog, loglevel };
+    const data: WatchdogData = { beat: this.beat, timeoutMs: timeoutSeconds * 1000, errorlog, loglevel, json };
     this.thread = new Worker(new URL('./watchdog-thread.js', import.meta.url), { workerData: data });
     // It must never keep the worker alive, nor take it down.
     this.thread.unref();

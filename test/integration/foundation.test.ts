@@ -214,3 +214,18 @@ describe('-e sets environment variables for the app', () => {
     assert.equal(isAlive(srv.pid), false);
   });
 });
+
+describe('an address held by another process', () => {
+  test('is retried as Gunicorn does, then exit 1 (libuv defers the bind error; we must not serve on a random port)', async (t) => {
+    const { createServer } = await import('node:http');
+    const other = createServer((_req, res) => res.end('other'));
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', () => r()));
+    t.after(() => other.close());
+    const port = (other.address() as { port: number }).port;
+    const r = await run(['-k', 'async', '-b', `127.0.0.1:${port}`, `${APP}:app`]);
+    assert.equal(r.code, 1, r.output);
+    assert.match(r.output, new RegExp(`Connection in use: http://127\\.0\\.0\\.1:${port}`));
+    assert.match(r.output, /Can't connect to .*: address already in use/);
+    assert.doesNotMatch(r.output, /Booting worker/);
+  });
+});

@@ -24,6 +24,9 @@ for (const close of [false, true]) {
       const r = await load;
       assert.ok(r.requests > 200, show(r));
       assert.equal(r.connect + r.read + r.write + r.timeout + r.non2xx, 0, show(r));
+      // The old workers finish draining (idle keep-alive connections get --keep-alive seconds).
+      const t0 = Date.now();
+      while (srv.workers().some((p) => old.includes(p)) && Date.now() - t0 < 10_000) await sleep(50);
       const now = srv.workers();
       assert.equal(now.length, 2);
       assert.ok(now.every((p) => !old.includes(p)), `old workers left: ${old.filter((p) => now.includes(p))}`);

@@ -16,6 +16,7 @@ import type { TLSSocket } from 'node:tls';
 import { Worker } from 'node:worker_threads';
 import { AppImportError, AppLoadError } from '../../errors.js';
 import { appFailed } from '../../http/invoke.js';
+import { schemeOf } from '../../http/proxy.js';
 import { HttpServing } from '../../http/server.js';
 import type { FromThread, ThreadData, ToThread } from './gthread/protocol.js';
 import type { WorkerClass, WorkerClassContext } from './types.js';
@@ -114,9 +115,11 @@ class ThreadPool {
       rawHeaders: req.rawHeaders,
       remoteAddress: socket.remoteAddress,
       remotePort: socket.remotePort,
+      remoteFamily: socket.remoteFamily,
       localAddress: socket.localAddress,
       localPort: socket.localPort,
       encrypted: socket.encrypted === true,
+      scheme: schemeOf(req),
       body,
     });
     if (body) {

@@ -23,6 +23,8 @@ export interface WorkerClassContext {
   requestStarted(): void;
   /** Replace this worker gracefully (e.g. a thread is stuck): in-flight requests finish first. */
   recycle(): void;
+  /** Accounting for ctl stats, /metrics and StatsD: called as the app is given a request (absent when nothing reads it). */
+  readonly observeRequest?: (req: IncomingMessage, res: ServerResponse) => void;
   /** The pre_request / post_request server hooks, when the config file defines them. */
   readonly hooks: {
     preRequest?: (req: IncomingMessage) => void;

@@ -26,9 +26,12 @@ export type ToThread =
       rawHeaders: string[];
       remoteAddress?: string;
       remotePort?: number;
+      remoteFamily?: string;
       localAddress?: string;
       localPort?: number;
       encrypted: boolean;
+      /** http or https, as decided in the main thread (TLS, trusted forwarded headers): req.scheme. */
+      scheme: 'http' | 'https';
       /** False for requests that carry no body, so the app sees it complete at once. */
       body: boolean;
     }

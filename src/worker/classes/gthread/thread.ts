@@ -11,9 +11,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { loadApp } from '../../../app/index.js';
 import { AppLoadError } from '../../../errors.js';
 import { invokeApp } from '../../../http/invoke.js';
+import { installSchemeProperty, type Scheme } from '../../../http/proxy.js';
 import { createLogger, type LogLevel } from '../../../log/logger.js';
 import { RESPONSE_WINDOW, type FromThread, type ThreadData, type ToThread } from './protocol.js';
 
+installSchemeProperty();
 const data = workerData as ThreadData;
 const port = parentPort!;
 const log = createLogger({ errorlog: data.errorlog, loglevel: data.loglevel as LogLevel, json: data.json });
@@ -29,6 +31,7 @@ process.on('unhandledRejection', (reason) => log.exception('Unhandled promise re
 class RequestSocket extends Duplex {
   remoteAddress?: string;
   remotePort?: number;
+  remoteFamily?: string;
   localAddress?: string;
   localPort?: number;
   encrypted: boolean;
@@ -44,6 +47,7 @@ class RequestSocket extends Duplex {
     super({ allowHalfOpen: true });
     this.remoteAddress = msg.remoteAddress;
     this.remotePort = msg.remotePort;
+    this.remoteFamily = msg.remoteFamily;
     this.localAddress = msg.localAddress;
     this.localPort = msg.localPort;
     this.encrypted = msg.encrypted;
@@ -210,6 +214,8 @@ function start(msg: Extract<ToThread, { t: 'req' }>): void {
   req.httpVersionMajor = msg.httpVersionMajor;
   req.httpVersionMinor = msg.httpVersionMinor;
   req.httpVersion = `${msg.httpVersionMajor}.${msg.httpVersionMinor}`;
+  // req.scheme as the main thread decided it (a trusted front end may have said https).
+  if (msg.scheme !== (msg.encrypted ? 'https' : 'http')) (req as unknown as { scheme: Scheme }).scheme = msg.scheme;
   addHeaderLines(req, msg.rawHeaders);
   if (!msg.body) {
     req.complete = true;
