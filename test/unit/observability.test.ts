@@ -71,7 +71,7 @@ describe('StatsD', () => {
     while (got.length < 4 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
     sd.close();
     assert.deepEqual(got.sort(), [
-      'svc.gunicorn.request.duration:1.5|ms|#a:b',
+      'svc.gunicorn.request.duration:1.500|ms|#a:b',
       'svc.gunicorn.request.duration:2|ms|#a:b',
       'svc.gunicorn.requests:3|c|@1.0|#a:b',
       'svc.gunicorn.workers:3|g|#a:b',
