@@ -229,3 +229,19 @@ describe('an address held by another process', () => {
     assert.doesNotMatch(r.output, /Booting worker/);
   });
 });
+
+describe('--preload', () => {
+  test('loads the app in the master first: a broken app fails before any worker is forked', async () => {
+    const r = await run(['--preload', '-k', 'async', '-b', '127.0.0.1:0', `${APP}:nosuch`]);
+    assert.equal(r.code, 4, r.output);
+    assert.match(r.output, /Failed to find attribute "nosuch"/);
+    assert.doesNotMatch(r.output, /Booting worker|Listening at/);
+  });
+
+  test('a good app still serves, from workers that load their own copy', async (t) => {
+    const { srv, url } = await serve(['--preload', '-k', 'async', `${APP}:app`]);
+    t.after(() => srv.kill());
+    assert.match(await (await fetch(`${url}/pid`)).text(), new RegExp(`^ok ${srv.workers()[0]}`));
+    await srv.stop();
+  });
+});
