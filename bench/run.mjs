@@ -12,6 +12,8 @@ import { reportMarkdown } from './lib/markdown.mjs';
 import { installCleanup, onExit, run, sleep, stopAll } from './lib/proc.mjs';
 import { SCENARIOS, TARGETS } from './lib/scenarios.mjs';
 import { median } from './lib/stats.mjs';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 import { renderSvg } from './lib/svg.mjs';
 import { calibrateCpu, checkTsgunicorn, ensureGunicorn, ensurePm2, ensureWrk, probeGthread } from './lib/tools.mjs';
 import { MIXED_LUA, errorCount, runWrk } from './lib/wrk.mjs';
@@ -205,7 +207,8 @@ async function runScenario(sc, wants, opts, ctx, report) {
         try {
           const res = await runWrk(wrkOptions(sc, h.entry, h.url, durationS));
           const fig = roundFigures(sc, res);
-          fig.wrkArgs = res.args.join(' ');
+          // Recorded relative to the repository, so results name no path of this machine.
+          fig.wrkArgs = res.args.map((x) => (path.isAbsolute(x) ? path.relative(REPO, x) : x)).join(' ');
           if (sc.kind === 'memory') {
             await sleep(500);
             Object.assign(fig, memoryOf(h));
