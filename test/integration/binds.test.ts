@@ -102,7 +102,7 @@ describe('binds', { concurrency: 2, timeout: 60_000 }, () => {
     const srv = startWithFds(['-b', 'fd://3', '--log-level', 'debug', APP], [handle.fd]);
     t.after(() => srv.kill());
     await srv.waitFor(/Listening at: (\S+) /);
-    assert.match(srv.output, new RegExp(`Listening at: unix:${sock.replace(/[.]/g, '\\.')} `));
+    await srv.waitFor(new RegExp(`Listening at: unix:${sock.replace(/[.]/g, '\\.')} `));
     await srv.waitFor(/Worker booted/);
     const r = await request({ socketPath: sock, path: '/x' });
     assert.equal(r.json().url, '/x');
@@ -114,7 +114,7 @@ describe('binds', { concurrency: 2, timeout: 60_000 }, () => {
     const srv = start(['-b', 'fd://0', APP]);
     const exit = await srv.exited;
     assert.notEqual(exit.code, 0);
-    assert.match(srv.output, /bind/);
+    await srv.waitFor(/bind/);
     assert.doesNotMatch(srv.output, /\n\s+at /);
   });
 

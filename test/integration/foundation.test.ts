@@ -49,7 +49,7 @@ describe('a supervised pool of async workers', () => {
     assert.ok(took <= 1000);
     await srv.waitFor(/Worker booted/, 5000, 3);
     for (let i = 0; i < 10; i++) assert.equal((await get(`${url}/`)).status, 200);
-    assert.match(srv.output, new RegExp(`Worker \\(pid:${workers[0]}\\) was sent SIGKILL! Perhaps out of memory\\?`));
+    await srv.waitFor(new RegExp(`Worker \\(pid:${workers[0]}\\) was sent SIGKILL! Perhaps out of memory\\?`));
 
     // A request in flight when SIGTERM arrives completes; the master exits 0 in time.
     const inFlight = get(`${url}/slow?ms=1500`);
@@ -61,8 +61,8 @@ describe('a supervised pool of async workers', () => {
     assert.match(answer.body, /^slow done \d+/);
     assert.deepEqual(await exit, { code: 0, signal: null });
     assert.ok(Date.now() - t0 < 10_000);
-    assert.match(srv.output, /Handling signal: term/);
-    assert.match(srv.output, /Shutting down: Master/);
+    await srv.waitFor(/Handling signal: term/);
+    await srv.waitFor(/Shutting down: Master/);
     for (const pid of srv.workers()) assert.fail(`worker ${pid} outlived the master`);
   });
 
@@ -73,10 +73,10 @@ describe('a supervised pool of async workers', () => {
     t.after(() => srv.kill());
     assert.equal(readFileSync(pidfile, 'utf8').trim(), String(srv.pid));
     assert.equal((await get(url)).status, 200);
-    assert.match(srv.output, /\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[INFO\] Starting tsgunicorn \d+\.\d+\.\d+/);
-    assert.match(srv.output, new RegExp(`\\[INFO\\] Listening at: http://127\\.0\\.0\\.1:\\d+ \\(${srv.pid}\\)`));
-    assert.match(srv.output, /\[INFO\] Using worker: async/);
-    assert.match(srv.output, /\[INFO\] Booting worker with pid: \d+/);
+    await srv.waitFor(/\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[INFO\] Starting tsgunicorn \d+\.\d+\.\d+/);
+    await srv.waitFor(new RegExp(`\\[INFO\\] Listening at: http://127\\.0\\.0\\.1:\\d+ \\(${srv.pid}\\)`));
+    await srv.waitFor(/\[INFO\] Using worker: async/);
+    await srv.waitFor(/\[INFO\] Booting worker with pid: \d+/);
     assert.match(readFileSync(`/proc/${srv.pid}/cmdline`, 'utf8'), /^tsgunicorn: master \[myapp\]/);
     assert.deepEqual(await srv.stop('SIGINT'), { code: 0, signal: null });
     assert.equal(existsSync(pidfile), false);
@@ -101,8 +101,8 @@ describe('a supervised pool of async workers', () => {
     assert.equal(res.status, 500);
     assert.match(res.body, /Internal Server Error/);
     assert.equal((await get(`${url}/pid`)).body, pid);
-    assert.match(srv.output, /\[ERROR\] Error handling request \/throw/);
-    assert.match(srv.output, /boom from the app/);
+    await srv.waitFor(/\[ERROR\] Error handling request \/throw/);
+    await srv.waitFor(/boom from the app/);
     await srv.stop();
   });
 });

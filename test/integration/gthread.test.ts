@@ -21,7 +21,7 @@ describe('gthread', () => {
   test('--threads > 1 with the default class selects gthread; handlers run in parallel on distinct threads', async (t) => {
     const { srv, url } = await serve(['-w', '1', '--threads', '2', APP]);
     t.after(() => srv.kill());
-    assert.match(srv.output, /Using worker: gthread/);
+    await srv.waitFor(/Using worker: gthread/);
     // Warm both threads so the measurement is not a thread start.
     await Promise.all([json(`${url}/sleep?ms=200`), json(`${url}/sleep?ms=200`)]);
     const [a, b] = await Promise.all([json(`${url}/cpu?ms=600`), json(`${url}/cpu?ms=600`)]);

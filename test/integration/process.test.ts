@@ -69,7 +69,7 @@ describe('--max-worker-memory', () => {
       }
       assert.ok(pids.size >= 2, `the worker (pid ${firstPid}) was never replaced after ${n} requests`);
       await until(() => !srv.workers().includes(firstPid), 10_000, `the old worker ${firstPid} to exit`);
-      assert.match(srv.output, new RegExp(`Autorestarting worker \\(pid: ${firstPid}\\): memory usage \\d+ MB exceeds max_worker_memory 100 MB\\.`));
+      await srv.waitFor(new RegExp(`Autorestarting worker \\(pid: ${firstPid}\\): memory usage \\d+ MB exceeds max_worker_memory 100 MB\\.`));
       assert.deepEqual(await srv.stop(), { code: 0, signal: null });
     });
   }
@@ -259,12 +259,12 @@ describe('--reload', () => {
     await until(async () => (await body(url)).startsWith('two '), 10_000, 'the new code to answer');
     const pid2 = (await body(url)).split(' ')[1];
     assert.notEqual(pid2, pid1, 'the worker was not replaced');
-    assert.match(srv.output, new RegExp(`Worker reloading: ${path.join(dir, 'lib', 'v.cjs').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} modified`));
+    await srv.waitFor(new RegExp(`Worker reloading: ${path.join(dir, 'lib', 'v.cjs').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} modified`));
 
     write("exports.v = 'three' }}\n");
     await srv.waitFor(/Worker failed to boot; fix the app and save/, 10_000);
-    assert.match(srv.output, /SyntaxError: Unexpected token/);
-    assert.match(srv.output, /lib\/v\.cjs:1\n/, 'the log does not say where the error is');
+    await srv.waitFor(/SyntaxError: Unexpected token/);
+    await srv.waitFor(/lib\/v\.cjs:1\n/); // the log says where the error is
     assert.ok(!srv.done, 'the master exited on a syntax error');
     // The workers that loaded the last good code go on serving meanwhile.
     assert.equal(await body(url), `two ${pid2}`);
@@ -301,7 +301,7 @@ describe('--reload', () => {
 
     writeFileSync(extra, '<p>two</p>\n');
     await until(async () => (await body(url)).split(' ')[1] !== pid, 10_000, 'a reload on the extra file');
-    assert.match(srv.output, /Worker reloading: .*templates\/page\.html modified/);
+    await srv.waitFor(/Worker reloading: .*templates\/page\.html modified/);
     assert.deepEqual(await srv.stop(), { code: 0, signal: null });
   });
 });

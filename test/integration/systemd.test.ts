@@ -97,8 +97,8 @@ describe('systemd', { concurrency: 2, timeout: 90_000 }, () => {
     const r = await runCommand('curl', ['-sS', '--max-time', '20', `http://127.0.0.1:${port}/activated`]);
     assert.equal(r.code, 0, r.stderr + srv.output);
     assert.equal((JSON.parse(r.stdout) as { url: string }).url, '/activated');
-    assert.match(srv.output, /Using 1 socket\(s\) from systemd socket activation; the bind setting is ignored/);
-    assert.match(srv.output, new RegExp(`Listening at: http://127\\.0\\.0\\.1:${port} `));
+    await srv.waitFor(/Using 1 socket\(s\) from systemd socket activation; the bind setting is ignored/);
+    await srv.waitFor(new RegExp(`Listening at: http://127\\.0\\.0\\.1:${port} `));
     assert.equal(existsSync(ignored), false, 'the bind setting was ignored');
     const again = await request({ host: '127.0.0.1', port, path: '/again' });
     assert.equal(again.json().url, '/again');
@@ -134,7 +134,7 @@ describe('systemd', { concurrency: 2, timeout: 90_000 }, () => {
     assert.equal(r.code, 0, r.stderr + srv.output);
     assert.equal((JSON.parse(r.stdout) as { url: string }).url, '/unit');
     assert.match(await notify.waitFor('READY=1'), /STATUS=Serving: 4 workers/);
-    assert.match(srv.output, new RegExp(`Listening at: unix:${sock.replace(/[.]/g, '\\.')} `));
+    await srv.waitFor(new RegExp(`Listening at: unix:${sock.replace(/[.]/g, '\\.')} `));
 
     // ExecReload, with $MAINPID as systemd fills it in.
     const reload = key(service, 'ExecReload')!.replace('$MAINPID', String(srv.pid)).split(' ');

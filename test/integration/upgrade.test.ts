@@ -93,7 +93,7 @@ test('USR2 starts a new master on the same sockets; TERM to the old one promotes
   assert.deepEqual(await srv.stop('SIGTERM'), { code: 0, signal: null });
   await until(() => readPid(pidfile) === newMaster, 10_000, 'the new master promoted into PIDFILE');
   assert.equal(existsSync(`${pidfile}.2`), false);
-  assert.match(srv.output, /Master has been promoted\./);
+  await srv.waitFor(/Master has been promoted\./);
   const before = served;
   await until(() => served >= before + 20, 10_000, 'service goes on after the old master left');
   running = false;

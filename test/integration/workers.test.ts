@@ -108,7 +108,7 @@ describe('supervision', () => {
     }
     assert.ok(new Set(pids).size >= 2, `pid never changed: ${pids[0]}`);
     assert.notEqual(pids[0], pids[5], 'the sixth request was served by the same worker');
-    assert.match(srv.output, /Autorestarting worker after current request\./);
+    await srv.waitFor(/Autorestarting worker after current request\./);
     await srv.stop();
   });
 
@@ -135,7 +135,7 @@ describe('supervision', () => {
       const now = srv.workers();
       return now.length === 2 && now.every((p) => !old.includes(p));
     }, 10_000, 'two new workers and none of the old');
-    assert.match(srv.output, /Hang up: Master/);
+    await srv.waitFor(/Hang up: Master/);
     for (let i = 0; i < 5; i++) assert.equal((await request(`${url}/`)).status, 200);
     await srv.stop();
   });
@@ -157,7 +157,7 @@ describe('heartbeat watchdog', () => {
     assert.ok(replacedAfter <= 2000 + 2000 + 200, `replaced after ${replacedAfter} ms`);
     assert.ok(!srv.workers().includes(Number(stuckPid)));
     assert.equal(srv.workers().length, 2);
-    assert.match(srv.output, new RegExp(`Worker \\(pid:${stuckPid}\\) has been stuck for [\\d.]+s, here:\\n\\s+at spinForever \\([^)]*app\\.cjs:\\d+:\\d+\\)`));
+    await srv.waitFor(new RegExp(`Worker \\(pid:${stuckPid}\\) has been stuck for [\\d.]+s, here:\\n\\s+at spinForever \\([^)]*app\\.cjs:\\d+:\\d+\\)`));
     assert.equal(await stuck, 'cut');
     for (let i = 0; i < 4; i++) assert.equal((await request(`${url}/pid`)).status, 200);
     await srv.stop();
@@ -180,7 +180,7 @@ describe('custom worker classes', () => {
     const cls = path.join(FIXTURES, 'apps', 'custom-class.mjs');
     const { srv, url } = await serve(['-k', cls, '-w', '1', APP]);
     t.after(() => srv.kill());
-    assert.match(srv.output, new RegExp(`Using worker: ${cls.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    await srv.waitFor(new RegExp(`Using worker: ${cls.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     const r = await request(`${url}/pid`);
     assert.equal(r.status, 200);
     assert.equal(r.headers['x-worker-class'], 'custom');
@@ -193,6 +193,6 @@ describe('custom worker classes', () => {
     t.after(() => srv.kill());
     const exit = await srv.exited;
     assert.equal(exit.code, 3);
-    assert.match(srv.output, /Worker class ".*app\.cjs" does not export create\(ctx\)/);
+    await srv.waitFor(/Worker class ".*app\.cjs" does not export create\(ctx\)/);
   });
 });
