@@ -33,18 +33,8 @@ import { startNewMaster, takeInheritance } from './upgrade.js';
 
 type State = 'booting' | 'running' | 'stopping';
 
-interface WorkerRecord {
-  worker: ClusterWorker;
-  pid: number;
-  /** Spawn order: TTOU and surplus removal stop the oldest first. */
-  age: number;
-  /** Bumped by every reload (HUP); older generations are retired once the new one is up. */
-  generation: number;
-  spawnedAt: number;
-  booted: boolean;
-  lastBeat: number;
-  /** Asked to stop gracefully: no longer counted as serving. */
-  leaving: boolean;
+/** What the master keeps per worker: what its services see (WorkerInfo), plus the watchdog's state. */
+interface WorkerRecord extends WorkerInfo {
   /** When the master asked it to abort after a timeout; it is killed if still there shortly after. */
   abortedAt: number;
   /** SIGKILLed by the master itself (timeout): not an out-of-memory mystery. */
