@@ -10,7 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { FIXTURES, run, serve, sleep, start, tempDir } from '../helpers/server.js';
+import { FIXTURES, run, serve, sleep, start, tempDir, type Server } from '../helpers/server.js';
 
 const APP = `${path.join(FIXTURES, 'apps', 'observe.cjs')}:app`;
 const SLOW_BOOT_APP = `${path.join(FIXTURES, 'apps', 'observe.cjs')}:make()`;
@@ -43,6 +43,12 @@ async function until<T>(probe: () => T | Promise<T>, ms: number, what: string, d
     if (Date.now() - t0 > ms) throw new Error(`not within ${ms} ms: ${what}${detail ? `\n${detail()}` : ''}`);
     await sleep(50);
   }
+}
+
+/** The metrics server's URL, as the master logs it (bound to port 0: no port can be taken from under it). */
+async function metricsAt(srv: Server): Promise<string> {
+  const [m] = await srv.waitFor(/Serving metrics at: (http:\/\/\S+)\/metrics/, 15_000);
+  return m![1]!;
 }
 
 function freePort(): Promise<number> {
@@ -232,8 +238,8 @@ describe('StatsD', () => {
 
 describe('Prometheus', () => {
   test('/metrics sums the requests sent across 2 workers', async (t) => {
-    const mport = await freePort();
-    const { srv, url } = await serve(['-k', 'sync', '-w', '2', '--metrics-bind', `127.0.0.1:${mport}`, APP], { workers: 2 });
+    const { srv, url } = await serve(['-k', 'sync', '-w', '2', '--metrics-bind', '127.0.0.1:0', APP], { workers: 2 });
+    const metrics = await metricsAt(srv);
     t.after(() => srv.kill());
     // Three at a time on two sync workers: both serve.
     for (let i = 0; i < 10; i++) {
@@ -241,7 +247,7 @@ describe('Prometheus', () => {
     }
     await request(`${url}/`, { method: 'POST' });
 
-    const res = await request(`http://127.0.0.1:${mport}/metrics`);
+    const res = await request(`${metrics}/metrics`);
     assert.equal(res.status, 200);
     const m = samples(res.body);
     assert.equal(sumOf(m, 'tsgunicorn_requests_total'), 31, res.body);
@@ -265,18 +271,23 @@ describe('Prometheus', () => {
   });
 
   test('totals survive worker restarts, and restarts are counted by reason', async (t) => {
-    const mport = await freePort();
-    const { srv, url } = await serve(['-k', 'sync', '-w', '2', '--max-requests', '5', '--metrics-bind', `127.0.0.1:${mport}`, APP], { workers: 2 });
+    const { srv, url } = await serve(['-k', 'sync', '-w', '2', '--max-requests', '5', '--metrics-bind', '127.0.0.1:0', APP], { workers: 2 });
+    const metrics = await metricsAt(srv);
     t.after(() => srv.kill());
-    for (let i = 0; i < 24; i++) assert.equal((await request(`${url}/`)).status, 200);
-    let m = samples((await request(`http://127.0.0.1:${mport}/metrics`)).body);
+    for (let i = 0; i < 24; i++) {
+      const r = await request(`${url}/`).catch((err: Error) => {
+        throw new Error(`request ${i}: ${err.message}\n${srv.output}`);
+      });
+      assert.equal(r.status, 200);
+    }
+    let m = samples((await request(`${metrics}/metrics`)).body);
     assert.equal(sumOf(m, 'tsgunicorn_requests_total'), 24);
     assert.ok(m.get('tsgunicorn_worker_restarts_total{reason="max_requests"}')! >= 3, [...m].join('\n'));
     // A SIGKILL loses what the worker served since its last report (at most a second): none here, the scrape just collected it.
     process.kill(srv.workers()[0]!, 'SIGKILL'); // as the OOM killer would
     await until(
       async () => {
-        m = samples((await request(`http://127.0.0.1:${mport}/metrics`)).body);
+        m = samples((await request(`${metrics}/metrics`)).body);
         return (m.get('tsgunicorn_worker_restarts_total{reason="memory"}') ?? 0) >= 1;
       },
       10_000,
@@ -286,7 +297,7 @@ describe('Prometheus', () => {
     process.kill(srv.pid, 'SIGHUP');
     await until(
       async () => {
-        m = samples((await request(`http://127.0.0.1:${mport}/metrics`)).body);
+        m = samples((await request(`${metrics}/metrics`)).body);
         // One per worker of the old generation (the SIGKILLed one's replacement may not have been spawned yet).
         return (m.get('tsgunicorn_worker_restarts_total{reason="reload"}') ?? 0) >= 1;
       },
@@ -298,10 +309,10 @@ describe('Prometheus', () => {
   });
 
   test('/healthz while the master is up; /readyz 503 while no worker serves (booting, stopping), 200 otherwise', async (t) => {
-    const mport = await freePort();
-    const probe = async (p: string) => (await request(`http://127.0.0.1:${mport}${p}`).catch(() => null))?.status ?? 0;
-    const srv = start(['-b', '127.0.0.1:0', '-w', '1', '--graceful-timeout', '10', '--metrics-bind', `127.0.0.1:${mport}`, SLOW_BOOT_APP]);
+    const srv = start(['-b', '127.0.0.1:0', '-w', '1', '--graceful-timeout', '10', '--metrics-bind', '127.0.0.1:0', SLOW_BOOT_APP]);
     t.after(() => srv.kill());
+    const metrics = await metricsAt(srv);
+    const probe = async (p: string) => (await request(`${metrics}${p}`).catch(() => null))?.status ?? 0;
     const port = await srv.port();
     // The app's factory takes 1.5 s: the master is up, nothing serves yet.
     await until(async () => (await probe('/healthz')) === 200, 10_000, '/healthz');
@@ -366,13 +377,24 @@ describe('tsgunicorn ctl', () => {
     const sock = path.join(dir, 'ctl.sock');
     const { srv, url } = await serve(['--threads', '4', '-w', '1', '--control-socket', sock, APP]);
     t.after(() => srv.kill());
-    const slow = [request(`${url}/slow?ms=1500`), request(`${url}/slow?ms=1500`)];
-    await sleep(500);
-    const r = await ctl(['-s', sock, 'workers', '--json']);
-    const { workers } = JSON.parse(r.output) as { workers: { in_flight: number; threads_busy: number; class: string }[] };
-    assert.equal(workers[0]!.class, 'gthread');
-    assert.equal(workers[0]!.in_flight, 2);
-    assert.equal(workers[0]!.threads_busy, 2);
+    const slow = [request(`${url}/slow?ms=3000`), request(`${url}/slow?ms=3000`)];
+    // Should an assertion fail, the server is killed under them: not an unhandled rejection then.
+    for (const p of slow) p.catch(() => {});
+    type Listed = { workers: { in_flight: number; threads_busy: number; class: string }[] };
+    let listed: Listed | null = null;
+    // Both requests reach the worker within a moment (later on a loaded machine): poll for them.
+    await until(
+      async () => {
+        listed = JSON.parse((await ctl(['-s', sock, 'workers', '--json'])).output) as Listed;
+        return listed.workers[0]!.in_flight === 2;
+      },
+      2500,
+      'two requests in flight',
+      () => JSON.stringify(listed),
+    );
+    const w = listed!.workers[0]!;
+    assert.equal(w.class, 'gthread');
+    assert.equal(w.threads_busy, 2);
     await Promise.all(slow);
     await srv.stop();
   });

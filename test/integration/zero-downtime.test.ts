@@ -3,6 +3,7 @@
  * and a graceful stop lose no request, with keep-alive and with a new connection per request.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { FIXTURES, serve, sleep } from '../helpers/server.js';
@@ -72,3 +73,27 @@ for (const close of [false, true]) {
     });
   });
 }
+
+describe('a connection accepted before a graceful stop', () => {
+  for (const cls of ['sync', 'async', 'gthread']) {
+    test(`${cls}: its request, sent after the stop began, is answered with Connection: close`, async (t) => {
+      const { srv, port } = await serve(['-k', cls, '-w', '1', '--threads', '2', APP]);
+      t.after(() => srv.kill());
+      const sock = net.connect(port, '127.0.0.1');
+      t.after(() => sock.destroy());
+      let reply = '';
+      sock.setEncoding('latin1').on('data', (d: string) => (reply += d));
+      const closed = new Promise<void>((r) => sock.once('close', () => r()));
+      await new Promise<void>((r) => sock.once('connect', () => r()));
+      // The worker takes the connection at once (nothing else is queued); then the stop begins.
+      await sleep(300);
+      const exit = srv.stop('SIGTERM');
+      await sleep(300);
+      sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      await closed;
+      assert.match(reply, /^HTTP\/1\.1 200 /, `got: ${JSON.stringify(reply)}`);
+      assert.match(reply, /\r\nConnection: close\r\n/i);
+      assert.deepEqual(await exit, { code: 0, signal: null });
+    });
+  }
+});
