@@ -27,6 +27,9 @@ export interface ServerHandle {
   close(cb?: () => void): void;
   getsockname?(out: Record<string, unknown>): number;
   listen(backlog: number): number;
+  /** libuv's read start/stop; on a listening socket they turn its accept watch on and off (src/worker/acceptor.ts). */
+  readStart?(): number;
+  readStop?(): number;
   onconnection: ((err: number, client: unknown) => void) | null;
 }
 

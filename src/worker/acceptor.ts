@@ -1,12 +1,17 @@
 /**
  * Accepting connections in a worker, with a pause that costs nothing on the common path.
  *
- * Each listener is a descriptor the master duplicated to us. To stop accepting (the worker is
- * full) we close our duplicate: libuv stops its accept loop at once, and the socket lives on in
- * the master and the other workers, who take the next connections. To start again we listen on
- * a spare duplicate kept for that moment and ask the master for a new spare in the background,
- * so resuming never waits on IPC. Nothing here runs per request unless the worker class pauses
- * per request (sync).
+ * Each listener is a descriptor the master duplicated to us; the kernel's accept queue is shared
+ * by every worker. To stop accepting (the worker is full) we stop watching our descriptor: libuv
+ * has no call for that on a listening socket, but its read-stop is exactly it (a listening
+ * socket's read watch is its accept loop), so starting and at once stopping a read turns
+ * accepting off, and listen() turns it back on. Two system calls, no IPC: a class that pauses
+ * per request (sync) pays almost nothing for it. The connections meanwhile wait in the shared
+ * queue or go to another worker.
+ *
+ * Should that ever be refused (a libuv that checks the handle's state differently), the pause
+ * falls back to closing our duplicate and resuming on a spare one, kept for that moment, while
+ * the master sends a new spare in the background, so resuming never waits on IPC.
  */
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
@@ -16,13 +21,23 @@ import type { Logger } from '../log/logger.js';
 export type SocketHandler = (socket: net.Socket) => void;
 
 /**
- * Spare duplicates kept per listener. A class that pauses per request (sync) resumes faster than
- * the master can send a new duplicate; a few in hand keep it from waiting on IPC.
+ * Spare duplicates kept per listener, for the fallback pause: a class that pauses per request
+ * (sync) resumes faster than the master can send a new duplicate; a few in hand keep it from
+ * waiting on IPC.
  */
 const SPARES = 3;
 
+/** Turns accepting off without closing the descriptor (see the top of this file); false if refused. */
+function stopAccepting(h: ServerHandle): boolean {
+  if (typeof h.readStart !== 'function' || typeof h.readStop !== 'function') return false;
+  if (h.readStart() !== 0) return false;
+  return h.readStop() === 0;
+}
+
 class Acceptor {
   private current: ServerHandle | null = null;
+  /** `current` is held but not watched (paused in place). */
+  private held = false;
   private spares: ServerHandle[] = [];
   private requested = false;
 
@@ -42,16 +57,29 @@ class Acceptor {
 
   pause(): void {
     const h = this.current;
+    if (!h || this.held) return;
+    if (stopAccepting(h)) {
+      this.held = true;
+      return;
+    }
     this.current = null;
-    h?.close();
+    h.close();
   }
 
   /** Applies the gate's (smaller) backlog to the shared socket now. */
   relisten(): void {
-    this.current?.listen(this.gate.backlog);
+    if (!this.held) this.current?.listen(this.gate.backlog);
   }
 
   resume(): void {
+    const held = this.current;
+    if (held && this.held) {
+      this.held = false;
+      // listen() on a listening socket only restarts the watch (and applies the backlog).
+      if (held.listen(this.gate.backlog) === 0) return;
+      this.current = null;
+      held.close();
+    }
     if (this.current) return;
     const h = this.spares.shift();
     if (h) this.listen(h);
@@ -59,8 +87,11 @@ class Acceptor {
   }
 
   close(): void {
-    this.pause();
-    for (const h of this.spares.splice(0)) h.close();
+    const h = this.current;
+    this.current = null;
+    this.held = false;
+    h?.close();
+    for (const s of this.spares.splice(0)) s.close();
   }
 
   private wantSpare(): void {
