@@ -1,6 +1,8 @@
 /**
  * HTTP/1.1 conformance of the edge, over raw sockets, against real bin/tsgunicorn processes
- * serving the echo app (test/fixtures/apps/echo.cjs), once per in-process worker class.
+ * serving the echo app (test/fixtures/apps/echo.cjs), once per worker class: sync, async, and
+ * gthread with two app threads (which parses in the worker's main thread and runs the app in
+ * worker_threads, so requests and bodies cross a thread boundary).
  *
  * Corpora (test/fixtures/conformance/, MIT, see LICENSE.upstream and SOURCE.txt there):
  * - gunicorn 26.1's request corpus: every default-config case here; the 24 cases that need
@@ -49,11 +51,13 @@ const IDLE_MS = 1500;
 const HARD_MS = 6000;
 const CONCURRENCY = 8;
 
-type Cls = 'sync' | 'async';
-const CLASSES: Cls[] = ['sync', 'async'];
+type Cls = 'sync' | 'async' | 'gthread';
+const CLASSES: Cls[] = ['sync', 'async', 'gthread'];
+/** How each class is started: gthread with two app threads, so requests can overlap. */
+const CLASS_ARGS: Record<Cls, string[]> = { sync: ['-k', 'sync'], async: ['-k', 'async'], gthread: ['-k', 'gthread', '--threads', '2'] };
 
 // ---------------------------------------------------------------------------------------------
-// The deliberate differences. `classes` absent: both worker classes.
+// The deliberate differences. `classes` absent: every worker class.
 
 const HOST_RULE = 'RFC 9112 Host rule: HTTP/1.1 without Host gets 400 (node:http requireHostHeader); Gunicorn accepts it';
 const CONNECT =
@@ -86,8 +90,8 @@ const DIFFERENCES: Difference[] = [
     'gunicorn/valid/030',
     'gunicorn/valid/100',
   ].map((id) => ({ id, reason: HOST_RULE })),
-  // Its second request (HTTP/1.1, no Host) is only answered by the keep-alive class.
-  { id: 'gunicorn/valid/022', reason: HOST_RULE, classes: ['async'] },
+  // Its second request (HTTP/1.1, no Host) is only answered by the keep-alive classes.
+  { id: 'gunicorn/valid/022', reason: HOST_RULE, classes: ['async', 'gthread'] },
   // gunicorn `valid` cases llhttp refuses outright (a bare 400 from the parser).
   {
     id: 'gunicorn/valid/009',
@@ -565,7 +569,7 @@ describe('HTTP/1.1 conformance corpora over raw sockets', () => {
 
   for (const cls of CLASSES) {
     test(`-k ${cls}: every default-config gunicorn case and every strict llhttp case, whole and split`, { timeout: 60_000 }, async (t) => {
-      const { srv, port } = await serve(['-k', cls, '-w', '1', ECHO]);
+      const { srv, port } = await serve([...CLASS_ARGS[cls], '-w', '1', ECHO]);
       t.after(() => srv.kill());
       const [worker] = srv.workers();
       const t0 = Date.now();
@@ -668,7 +672,7 @@ describe('gunicorn cases that need settings', { concurrency: 4 }, () => {
   for (const [key, group] of groups) {
     for (const cls of CLASSES) {
       test(`${group.map((g) => g.id).join(', ')} with ${key} under -k ${cls}`, { timeout: 30_000 }, async (t) => {
-        const { srv, port } = await serve(['-k', cls, '-w', '1', ...key.split(' '), ECHO]);
+        const { srv, port } = await serve([...CLASS_ARGS[cls], '-w', '1', ...key.split(' '), ECHO]);
         t.after(() => srv.kill());
         const [worker] = srv.workers();
         for (const g of group) {
