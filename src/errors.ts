@@ -25,7 +25,8 @@ export type ErrorCode =
   | 'E_APP_IMPORT' // the module cannot be found or throws while loading (boot error, 3)
   | 'E_APP_LOAD' // the module loads but the attribute is missing or unusable (app error, 4)
   | 'E_PIDFILE'
-  | 'E_WORKER_CLASS';
+  | 'E_WORKER_CLASS'
+  | 'E_BAD_REQUEST'; // a client's request refused after the app got it (its body stream fails with it)
 
 export class TsgunicornError extends Error {
   readonly code: ErrorCode;
@@ -64,6 +65,17 @@ export class AppImportError extends TsgunicornError {
 export class AppLoadError extends TsgunicornError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('E_APP_LOAD', message, options);
+  }
+}
+
+/**
+ * A request found bad only once its body had been read (fields forbidden in trailers): the app's
+ * request stream is destroyed with it, as Gunicorn's body read raises.
+ */
+export class BadRequestError extends TsgunicornError {
+  readonly status = 400;
+  constructor(message: string) {
+    super('E_BAD_REQUEST', message);
   }
 }
 

@@ -11,6 +11,25 @@
  * - header_map: a header name containing '_' is dropped before the app sees it (drop), refused
  *   with 400 (refuse) or kept (dangerous).
  *
+ * And Gunicorn's message rules that llhttp does not apply, each answered 400 as Gunicorn does:
+ * - the version: llhttp also parses HTTP/0.9 and HTTP/2.0 request lines, and node:http would serve
+ *   them as HTTP/1.x; Gunicorn takes 1.x only (its permit_unconventional_http_version is not
+ *   offered: llhttp refuses most of what it would let through anyway).
+ * - the asterisk form ("*") is for OPTIONS only (RFC 9112 §3.2.4).
+ * - Host and Content-Type at most once (RFC 9110 §5.3, singletons): node:http keeps the first
+ *   and silently drops the others, while a proxy in front may have used the last one.
+ * - Transfer-Encoding in an HTTP/1.0 request (RFC 9112 §6.1): a 1.0 hop does not know chunked
+ *   framing, so the body's end is ambiguous.
+ * - fields that steer routing, framing or authentication (Host, Content-Length,
+ *   Transfer-Encoding, Trailer, Authorization, TE) in the trailers of a chunked body
+ *   (RFC 9110 §6.5.1). Trailers arrive after the body, when the app already has the request, so
+ *   the refusal works like Gunicorn's, where the app's last body read raises: the request stream
+ *   is destroyed with a BadRequestError (the app sees 'error' if it listens, and 'close', never
+ *   'end'), the client gets the 400 if no byte of the answer has been written yet, and the
+ *   connection closes in any case (what the app writes afterwards goes nowhere; requests
+ *   pipelined behind it are not handed to the app). The check costs nothing unless the request
+ *   is chunked and has trailers.
+ *
  * Two layers enforce them. llhttp itself bounds the total header bytes with `maxHeaderSize`, set to
  * Gunicorn's own bound for the configured limits (so nothing Gunicorn accepts is refused there;
  * node answers 431 beyond it), and `maxHeadersCount` is one more than the field limit so an excess
@@ -27,10 +46,11 @@
  * closes. So does this: the pending answer goes out with Connection: close, then the connection
  * closes. Every other error gets node's own answer.
  */
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { IncomingMessage, STATUS_CODES, type ServerResponse } from 'node:http';
 import type net from 'node:net';
+import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { sendError } from './errors.js';
+import { errorPage, sendError } from './errors.js';
 
 export type HeaderMap = 'drop' | 'refuse' | 'dangerous';
 
@@ -49,6 +69,8 @@ export interface RequestLimits {
   /** Maximum bytes of one header field, name + ": " + value + CRLF. */
   readonly fieldSize: number;
   readonly headerMap: HeaderMap;
+  /** Where a refusal made after the app got the request (forbidden trailers) is reported. */
+  readonly log?: Logger;
 }
 
 export interface LimitSettings {
@@ -59,14 +81,15 @@ export interface LimitSettings {
 }
 
 /** The effective limits, clamped as Gunicorn clamps them. */
-export function requestLimits(s: LimitSettings): RequestLimits {
+export function requestLimits(s: LimitSettings, log?: Logger): RequestLimits {
   let line = s.limit_request_line ?? 4094;
   if (line < 0 || line > MAX_REQUEST_LINE) line = MAX_REQUEST_LINE;
   let fields = s.limit_request_fields ?? 100;
   if (fields <= 0 || fields > MAX_HEADERS) fields = MAX_HEADERS;
   let fieldSize = s.limit_request_field_size ?? DEFAULT_MAX_HEADERFIELD_SIZE;
   if (fieldSize <= 0) fieldSize = DEFAULT_MAX_HEADERFIELD_SIZE;
-  return { line, fields, fieldSize, headerMap: s.header_map ?? 'drop' };
+  const limits = { line, fields, fieldSize, headerMap: s.header_map ?? 'drop' };
+  return log ? { ...limits, log } : limits;
 }
 
 /**
@@ -90,6 +113,19 @@ export const Verdict = {
   UnderscoreRefused: 4,
   /** Trusted secure_scheme_headers that disagree (src/http/proxy.ts). */
   ContradictoryScheme: 5,
+  /** Not HTTP/1.x. */
+  BadVersion: 6,
+  /** "*" as the target of a method other than OPTIONS. */
+  AsteriskNotOptions: 7,
+  RepeatedHost: 8,
+  RepeatedContentType: 9,
+  /** Transfer-Encoding in an HTTP/1.0 request. */
+  ChunkedHttp10: 10,
+  /**
+   * The connection is already closed: a request pipelined behind one refused for its trailers,
+   * parsed from the same bytes. Nobody can get its answer, and Gunicorn would never read it.
+   */
+  Closed: 11,
 } as const;
 export type Verdict = (typeof Verdict)[keyof typeof Verdict];
 
@@ -104,21 +140,110 @@ const FIELD_OVERHEAD = 4;
  * '_' from req.rawHeaders and req.headers. Runs per request: keep it to comparisons.
  */
 export function checkRequest(req: IncomingMessage, l: RequestLimits): Verdict {
+  if (req.socket.destroyed) return Verdict.Closed;
   if (l.line > 0 && req.method!.length + req.url!.length + LINE_OVERHEAD > l.line) return Verdict.LineTooLong;
+  if (req.httpVersionMajor !== 1) return Verdict.BadVersion;
+  if (req.url === '*' && req.method !== 'OPTIONS') return Verdict.AsteriskNotOptions;
   const raw = req.rawHeaders;
   const n = raw.length;
   let underscore = false;
+  let host = false;
+  let contentType = false;
+  let chunked = false;
   for (let i = 0; i < n; i += 2) {
     if (i >= l.fields * 2) return Verdict.TooManyFields;
     const name = raw[i]!;
-    if (name.length + raw[i + 1]!.length + FIELD_OVERHEAD > l.fieldSize) return Verdict.FieldTooLarge;
+    const len = name.length;
+    if (len + raw[i + 1]!.length + FIELD_OVERHEAD > l.fieldSize) return Verdict.FieldTooLarge;
+    // The length picks the one candidate name, so most fields cost a single comparison.
+    if (len === 4) {
+      if (isName(name, 'host')) {
+        if (host) return Verdict.RepeatedHost;
+        host = true;
+      }
+    } else if (len === 12) {
+      if (isName(name, 'content-type')) {
+        if (contentType) return Verdict.RepeatedContentType;
+        contentType = true;
+      }
+    } else if (len === 17 && isName(name, 'transfer-encoding')) {
+      // llhttp only lets a request through with chunked as the final coding.
+      chunked = true;
+    }
     if (name.indexOf('_') !== -1) {
       if (l.headerMap === 'refuse') return Verdict.UnderscoreRefused;
       underscore = true;
     }
   }
+  if (chunked) {
+    if (req.httpVersionMinor === 0) return Verdict.ChunkedHttp10;
+    guardTrailers(req, l);
+  }
   if (underscore && l.headerMap === 'drop') dropUnderscored(req);
   return Verdict.Ok;
+}
+
+/**
+ * Whether a field name is `lower` (same length), ignoring case. Names reaching here are tokens
+ * (llhttp refuses others), and among token characters `| 0x20` folds exactly the letters onto
+ * their lower case: the other token characters either have that bit already or fold onto no
+ * letter nor '-', so no other name can match.
+ */
+export function isName(name: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
+/** RFC 9110 §6.5.1, Gunicorn's list: fields a trailer must not carry (they steer routing, framing, authentication). */
+const FORBIDDEN_IN_TRAILERS = ['te', 'host', 'trailer', 'authorization', 'content-length', 'transfer-encoding'];
+
+export function forbiddenInTrailers(name: string): boolean {
+  for (const f of FORBIDDEN_IN_TRAILERS) if (name.length === f.length && isName(name, f)) return true;
+  return false;
+}
+
+/** node:http's own bookkeeping: it files a message's header lines, then (once complete) its trailers, through this. */
+type FilesLines = IncomingMessage & { _addHeaderLines(lines: string[], n: number): void };
+const fileLines = (IncomingMessage.prototype as FilesLines)._addHeaderLines;
+
+/**
+ * Checks a chunked request's trailers before they are filed, hence before the body stream ends
+ * (node files them, then ends the stream): see the top of this file. node calls this only when
+ * there are trailers, so a chunked body without them costs nothing but this installation.
+ */
+function guardTrailers(req: IncomingMessage, l: RequestLimits): void {
+  (req as FilesLines)._addHeaderLines = (lines: string[], n: number) => {
+    if (req.complete) {
+      for (let i = 0; i < n; i += 2) if (forbiddenInTrailers(lines[i]!)) return refuseTrailer(req, lines[i]!, l);
+    }
+    fileLines.call(req, lines, n);
+  };
+}
+
+function refuseTrailer(req: IncomingMessage, name: string, l: RequestLimits): void {
+  const message = `Invalid HTTP header name: '${name.toUpperCase()}'`;
+  const socket = req.socket as HttpSocket;
+  l.log?.warning(`Invalid request from ip=${socket.remoteAddress ?? ''}: ${message}`);
+  // Written to the socket, not through the app's response: the app may still write to that one
+  // (its writes must go nowhere, not throw because headers were sent). Only when this request's
+  // answer is the one due on the connection and not a byte of it is out.
+  const res = socket._httpMessage;
+  if (res && res.req === req && !res.headersSent && socket.writable) socket.write(rawError(400, message, req.method === 'HEAD'));
+  // The connection first, without an error: the request's own destroy then reports the error to
+  // the app's listeners only (node:http does not emit it when nobody listens). The short answer
+  // above is already with the kernel (a write on an idle socket goes out at once), which sends it
+  // before the close.
+  socket.destroy();
+  req.destroy(new BadRequestError(message));
+}
+
+/** A whole error response, for writing straight to the socket. */
+function rawError(status: number, detail: string, head: boolean): string {
+  const body = errorPage(status, detail);
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: text/html\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`
+  );
 }
 
 /** header_map=drop: as if those fields had never been sent. */
@@ -155,6 +280,16 @@ export function rejection(v: Verdict, req: IncomingMessage, l: RequestLimits): {
     }
     case Verdict.ContradictoryScheme:
       return { status: 400, message: 'Contradictory scheme headers' };
+    case Verdict.BadVersion:
+      return { status: 400, message: `Invalid HTTP Version: (${req.httpVersionMajor}, ${req.httpVersionMinor})` };
+    case Verdict.AsteriskNotOptions:
+      return { status: 400, message: `Invalid HTTP request line: '${req.method} * HTTP/${req.httpVersionMajor}.${req.httpVersionMinor}'` };
+    case Verdict.RepeatedHost:
+      return { status: 400, message: "Invalid HTTP Header: 'HOST'" };
+    case Verdict.RepeatedContentType:
+      return { status: 400, message: "Invalid HTTP Header: 'CONTENT-TYPE'" };
+    case Verdict.ChunkedHttp10:
+      return { status: 400, message: "Invalid HTTP Header: 'TRANSFER-ENCODING'" };
     default:
       return { status: 400, message: 'Bad Request' };
   }
@@ -162,6 +297,7 @@ export function rejection(v: Verdict, req: IncomingMessage, l: RequestLimits): {
 
 /** Answers a refused request (Connection: close) and logs it as Gunicorn does; the app never runs. */
 export function refuse(req: IncomingMessage, res: ServerResponse, v: Verdict, l: RequestLimits, log: Logger): void {
+  if (v === Verdict.Closed) return;
   const { status, message } = rejection(v, req, l);
   const ip = req.socket?.remoteAddress ?? '';
   log.warning(`Invalid request from ip=${ip}: ${message}`);

@@ -35,7 +35,7 @@ export class HttpServing {
     private readonly app: RequestListener,
     private readonly opts: ServingOptions,
   ) {
-    this.limits = requestLimits(ctx.settings);
+    this.limits = requestLimits(ctx.settings, ctx.log);
     const { maxHeaderSize, maxHeadersCount } = parserOptions(this.limits);
     this.edge = new Edge(ctx.settings as unknown as EdgeSettings, ctx.log);
     const timeouts = serverTimeouts(ctx.settings);
