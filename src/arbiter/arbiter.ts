@@ -376,6 +376,10 @@ export class Arbiter {
     worker.on('message', (msg: unknown) => {
       if (isWorkerMessage(msg)) this.onMessage(record, msg);
     });
+    // A worker that has just exited still looks connected until its exit is read, and a message
+    // sent to it then fails with EPIPE; unheard, that 'error' would take the master down. Its
+    // exit event follows and does whatever is needed.
+    worker.on('error', (err: Error) => this.log.debug(`Worker (pid:${record.pid}): ${err.message}`));
     // Two duplicates of each listener: one to accept on, one spare to resume with after a pause.
     for (let i = 0; i < this.listeners.length; i++) {
       this.sendListener(record, i);
@@ -561,8 +565,14 @@ export class Arbiter {
     for (const r of this.workers.values()) {
       // Graceful: over IPC, so the workers know the whole server stops (see Gate.drainQueue).
       // A worker still booting has no connection yet (nor, maybe, its message handler): TERM.
-      if (graceful && r.booted && r.worker.isConnected()) r.worker.send({ t: 'stop' } satisfies MasterMessage);
-      else this.kill(r, graceful ? 'SIGTERM' : 'SIGQUIT');
+      if (graceful && r.booted && r.worker.isConnected()) {
+        // The channel may already be closing (a worker retired by HUP, on its way out): TERM still stops it.
+        r.worker.send({ t: 'stop' } satisfies MasterMessage, (err: Error | null) => {
+          if (!err) return;
+          this.log.debug(`Could not ask worker ${r.pid} to stop over IPC (${err.message}); sending TERM`);
+          this.kill(r, 'SIGTERM');
+        });
+      } else this.kill(r, graceful ? 'SIGTERM' : 'SIGQUIT');
     }
     await this.waitForWorkers(this.settings.graceful_timeout * 1000);
     for (const r of this.workers.values()) {

@@ -117,7 +117,8 @@ export class WorkerBook {
           list.push(resolve);
           this.waiters.set(w.pid, list);
           try {
-            w.worker.send({ t: 'stats?' });
+            // A worker on its way out answers nothing: don't wait for it.
+            w.worker.send({ t: 'stats?' }, (err: Error | null) => err && resolve());
           } catch {
             resolve();
           }
