@@ -142,20 +142,23 @@ describe('supervision', () => {
 });
 
 describe('heartbeat watchdog', () => {
-  test('a worker stuck in an endless loop is replaced within timeout + 2 s, the log names the stuck function', async (t) => {
+  test('a worker stuck in an endless loop is killed within timeout + 2 s and replaced, the log names the stuck function', async (t) => {
     const { srv, url } = await serve(['-k', 'sync', '-w', '2', '-t', '2', APP], { workers: 2 });
     t.after(() => srv.kill());
+    const t0 = Date.now();
     const stuck = request(`${url}/spin`).catch(() => 'cut');
     await sleep(200);
-    const t0 = Date.now();
     // Other requests keep succeeding on the other worker meanwhile.
-    while (Date.now() - t0 < 1500) assert.equal((await request(`${url}/pid`)).status, 200);
+    while (Date.now() - t0 < 1700) assert.equal((await request(`${url}/pid`)).status, 200);
     await srv.waitFor(/WORKER TIMEOUT \(pid:(\d+)\)/, 5000);
-    const stuckPid = /WORKER TIMEOUT \(pid:(\d+)\)/.exec(srv.output)![1]!;
-    await srv.waitFor(/Worker booted/, 5000, 3);
-    const replacedAfter = Date.now() - t0 + 200;
-    assert.ok(replacedAfter <= 2000 + 2000 + 200, `replaced after ${replacedAfter} ms`);
-    assert.ok(!srv.workers().includes(Number(stuckPid)));
+    const stuckPid = Number(/WORKER TIMEOUT \(pid:(\d+)\)/.exec(srv.output)![1]);
+    while (srv.workers().includes(stuckPid) && Date.now() - t0 < 10_000) await sleep(20);
+    // The master's part is bounded (timeout, its 200 ms tick, 1 s between ABRT and KILL); the
+    // replacement's boot is not: Node's start-up takes seconds on a loaded machine.
+    const goneAfter = Date.now() - t0;
+    assert.ok(goneAfter <= 2000 + 2000, `killed after ${goneAfter} ms`);
+    await srv.waitFor(/Worker booted/, 15_000, 3);
+    assert.ok(!srv.workers().includes(stuckPid));
     assert.equal(srv.workers().length, 2);
     await srv.waitFor(new RegExp(`Worker \\(pid:${stuckPid}\\) has been stuck for [\\d.]+s, here:\\n\\s+at spinForever \\([^)]*app\\.cjs:\\d+:\\d+\\)`));
     assert.equal(await stuck, 'cut');
