@@ -139,6 +139,24 @@ describe('supervision', () => {
     for (let i = 0; i < 5; i++) assert.equal((await request(`${url}/`)).status, 200);
     await srv.stop();
   });
+
+  test('workers SIGKILLed from outside in a row are replaced at once, without the crash back-off', async (t) => {
+    const { srv, url } = await serve(['-k', 'async', '-w', '1', APP]);
+    t.after(() => srv.kill());
+    // Counted as crashes, the sixth replacement would wait 3.2 s (100 ms doubling each time).
+    for (let i = 0; i < 6; i++) {
+      const [victim] = srv.workers();
+      const booted = (srv.output.match(/Worker booted/g) ?? []).length;
+      const t0 = Date.now();
+      process.kill(victim!, 'SIGKILL');
+      await srv.waitFor(/Worker booted/, 10_000, booted + 1);
+      const ms = Date.now() - t0;
+      assert.ok(ms < 2500, `replacement ${i + 1} booted ${ms} ms after the kill`);
+    }
+    assert.doesNotMatch(srv.output, /times in a row soon after starting/);
+    assert.equal((await request(`${url}/`)).status, 200);
+    await srv.stop();
+  });
 });
 
 describe('heartbeat watchdog', () => {
