@@ -8,6 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { isLive } from '../helpers/procfs.js';
 import { FIXTURES, serve, sleep, start } from '../helpers/server.js';
 
 const APP = `${path.join(FIXTURES, 'apps', 'app.cjs')}:app`;
@@ -190,6 +191,21 @@ describe('heartbeat watchdog', () => {
     assert.equal(srv.workers().length, 1);
     // The worker's loop is stuck and cannot notice its master leave: take down the whole tree.
     srv.kill();
+  });
+
+  test('a stuck worker whose master is SIGKILLed exits within a few seconds instead of spinning on as an orphan', async (t) => {
+    const { srv, url } = await serve(['-k', 'async', '-w', '1', '-t', '30', APP]);
+    t.after(() => srv.kill());
+    const [worker] = srv.workers();
+    t.after(() => isLive(worker!) && process.kill(worker!, 'SIGKILL'));
+    void request(`${url}/spin`).catch(() => 'cut');
+    await sleep(300);
+    process.kill(srv.pid, 'SIGKILL');
+    const t0 = Date.now();
+    while (isLive(worker!) && Date.now() - t0 < 8000) await sleep(50);
+    assert.ok(!isLive(worker!), `the stuck worker ${worker} still runs ${Date.now() - t0} ms after its master died`);
+    await sleep(200);
+    assert.match(srv.output, new RegExp(`Worker \\(pid:${worker}\\) is stuck and its master \\(pid:${srv.pid}\\) is gone; exiting`));
   });
 });
 
