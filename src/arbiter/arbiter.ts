@@ -406,6 +406,9 @@ export class Arbiter {
         break;
       case 'leaving':
         r.leaving = true;
+        // Counted now, before manageWorkers starts its replacement: a worker that keeps
+        // crashing soon after its start is replaced with the growing delay too.
+        if (msg.crashed) this.backOff(r);
         this.manageWorkers();
         break;
       case 'listener?':

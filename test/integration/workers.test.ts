@@ -141,6 +141,16 @@ describe('supervision', () => {
     await srv.stop();
   });
 
+  test('workers that keep dying of uncaught exceptions soon after boot are respawned with a growing delay', async (t) => {
+    const crashing = `${path.join(FIXTURES, 'faults', 'crash-loop.cjs')}:app`;
+    const { srv } = await serve(['-k', 'async', '-w', '1', '-e', 'CRASH_AFTER_MS=100', crashing]);
+    t.after(() => srv.kill());
+    await srv.waitFor(/died 2 times in a row soon after starting; respawning in 0\.2s/, 15_000);
+    await srv.waitFor(/died 3 times in a row soon after starting; respawning in 0\.4s/, 15_000);
+    assert.match(srv.output, /Uncaught exception in worker; restarting it/);
+    await srv.stop();
+  });
+
   test('workers SIGKILLed from outside in a row are replaced at once, without the crash back-off', async (t) => {
     const { srv, url } = await serve(['-k', 'async', '-w', '1', APP]);
     t.after(() => srv.kill());
