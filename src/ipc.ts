@@ -35,8 +35,11 @@ export type MasterMessage =
 export type WorkerMessage =
   /** The app is loaded and the worker class serves. */
   | { t: 'booted' }
-  /** The worker is leaving on its own (max_requests, a fatal error): start its replacement now. */
-  | { t: 'leaving' }
+  /**
+   * The worker is leaving on its own (max_requests, a fatal error): start its replacement now.
+   * `crashed`: an uncaught exception, which counts towards the respawn back-off.
+   */
+  | { t: 'leaving'; crashed?: boolean }
   /** Liveness, sent from the worker's event loop. */
   | { t: 'hb' }
   /** The worker wants another duplicate of listener i (it closed one to pause accepting). */

@@ -410,6 +410,9 @@ export class Arbiter {
         break;
       case 'leaving':
         r.leaving = true;
+        // Counted now, before manageWorkers starts its replacement: a worker that keeps
+        // crashing soon after its start is replaced with the growing delay too.
+        if (msg.crashed) this.backOff(r);
         this.manageWorkers();
         break;
       case 'listener?':
@@ -509,11 +512,15 @@ export class Arbiter {
     if (!r.booted && code === ExitStatus.WORKER_BOOT) return void this.halt('Worker failed to boot.', ExitStatus.WORKER_BOOT);
     if (!r.booted && code === ExitStatus.APP_LOAD) return void this.halt('App failed to load.', ExitStatus.APP_LOAD);
 
-    if (!r.leaving) this.backOff(r);
+    // SIGKILL not sent by the master: the OOM killer or an operator ended it; the app did not
+    // crash, so it is replaced at once. Counting it would leave no worker at all, for seconds,
+    // when several are killed in a row.
+    const killedFromOutside = signal === 'SIGKILL' && !r.killed;
+    if (!r.leaving && !killedFromOutside) this.backOff(r);
     this.manageWorkers();
   }
 
-  /** Respawns a worker that keeps dying right after its start with a growing delay, never in a tight loop. */
+  /** Respawns a worker that keeps crashing right after its start with a growing delay, never in a tight loop. */
   private backOff(r: WorkerRecord): void {
     if (Date.now() - r.spawnedAt > QUICK_DEATH_MS) {
       this.quickDeaths = 0;

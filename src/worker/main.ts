@@ -115,7 +115,7 @@ async function main(): Promise<void> {
   const stop = async (code: number, final = false) => {
     if (stopping) return;
     stopping = true;
-    send({ t: 'leaving' });
+    send(code === ExitStatus.OK ? { t: 'leaving' } : { t: 'leaving', crashed: true });
     if (final) await gate.drainQueue();
     else gate.close();
     if (worker) {

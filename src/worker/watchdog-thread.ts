@@ -10,6 +10,14 @@ const session = new inspector.Session();
 session.connectToMainThread();
 
 const MAX_FRAMES = 20;
+/**
+ * The master that forked this worker. A worker whose master dies exits on its own (node:cluster
+ * exits it when the IPC channel closes) unless its event loop is stuck: then nothing would ever
+ * kill it, and it would spin unsupervised forever. This thread does, once the loop has missed
+ * more than two heartbeats (they come at most 1 s apart).
+ */
+const MASTER_PID = process.ppid;
+const ORPHAN_GRACE_MS = 2500;
 let reportedFor = 0;
 let busy = false;
 
@@ -53,6 +61,10 @@ parentPort?.on('message', (msg) => {
 setInterval(() => {
   const last = data.beat[0]!;
   const silent = Date.now() - last;
+  if (silent > ORPHAN_GRACE_MS && process.ppid !== MASTER_PID) {
+    log.critical(`Worker (pid:${process.pid}) is stuck and its master (pid:${MASTER_PID}) is gone; exiting`);
+    process.kill(process.pid, 'SIGKILL');
+  }
   if (busy || silent <= data.timeoutMs || reportedFor === last) return;
   reportedFor = last;
   busy = true;

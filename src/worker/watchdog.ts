@@ -7,7 +7,8 @@
  * thread stamps a shared clock on every heartbeat, and when the stamp is older than --timeout
  * the thread connects to the main thread's inspector and pauses it. V8 interrupts running
  * JavaScript to pause, so this works in the middle of a `for (;;)`; the stack is logged and the
- * main thread resumed.
+ * main thread resumed. The same thread ends a stuck worker whose master is gone, which would
+ * otherwise spin on as an orphan.
  */
 import { Worker } from 'node:worker_threads';
 

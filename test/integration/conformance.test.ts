@@ -47,6 +47,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { settingDef, type SettingName } from '../../src/config/settings.js';
 import { FIXTURES, serve, sleep } from '../helpers/server.js';
+import { prng } from '../helpers/random.js';
 
 const ECHO = `${path.join(FIXTURES, 'apps', 'echo.cjs')}:app`;
 const CORPORA = path.join(FIXTURES, 'conformance');
@@ -441,18 +442,6 @@ function judge(c: Case, cls: Cls, x: Exchange): string | null {
 
 // ---------------------------------------------------------------------------------------------
 // Running.
-
-/** mulberry32: small, seeded, reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function hash(s: string): number {
   let h = 2166136261;

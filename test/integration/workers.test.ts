@@ -8,6 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { isLive } from '../helpers/procfs.js';
 import { FIXTURES, serve, sleep, start } from '../helpers/server.js';
 
 const APP = `${path.join(FIXTURES, 'apps', 'app.cjs')}:app`;
@@ -139,6 +140,34 @@ describe('supervision', () => {
     for (let i = 0; i < 5; i++) assert.equal((await request(`${url}/`)).status, 200);
     await srv.stop();
   });
+
+  test('workers that keep dying of uncaught exceptions soon after boot are respawned with a growing delay', async (t) => {
+    const crashing = `${path.join(FIXTURES, 'faults', 'crash-loop.cjs')}:app`;
+    const { srv } = await serve(['-k', 'async', '-w', '1', '-e', 'CRASH_AFTER_MS=100', crashing]);
+    t.after(() => srv.kill());
+    await srv.waitFor(/died 2 times in a row soon after starting; respawning in 0\.2s/, 15_000);
+    await srv.waitFor(/died 3 times in a row soon after starting; respawning in 0\.4s/, 15_000);
+    assert.match(srv.output, /Uncaught exception in worker; restarting it/);
+    await srv.stop();
+  });
+
+  test('workers SIGKILLed from outside in a row are replaced at once, without the crash back-off', async (t) => {
+    const { srv, url } = await serve(['-k', 'async', '-w', '1', APP]);
+    t.after(() => srv.kill());
+    // Counted as crashes, the sixth replacement would wait 3.2 s (100 ms doubling each time).
+    for (let i = 0; i < 6; i++) {
+      const [victim] = srv.workers();
+      const booted = (srv.output.match(/Worker booted/g) ?? []).length;
+      const t0 = Date.now();
+      process.kill(victim!, 'SIGKILL');
+      await srv.waitFor(/Worker booted/, 10_000, booted + 1);
+      const ms = Date.now() - t0;
+      assert.ok(ms < 2500, `replacement ${i + 1} booted ${ms} ms after the kill`);
+    }
+    assert.doesNotMatch(srv.output, /times in a row soon after starting/);
+    assert.equal((await request(`${url}/`)).status, 200);
+    await srv.stop();
+  });
 });
 
 describe('heartbeat watchdog', () => {
@@ -175,6 +204,21 @@ describe('heartbeat watchdog', () => {
     assert.equal(srv.workers().length, 1);
     // The worker's loop is stuck and cannot notice its master leave: take down the whole tree.
     srv.kill();
+  });
+
+  test('a stuck worker whose master is SIGKILLed exits within a few seconds instead of spinning on as an orphan', async (t) => {
+    const { srv, url } = await serve(['-k', 'async', '-w', '1', '-t', '30', APP]);
+    t.after(() => srv.kill());
+    const [worker] = srv.workers();
+    t.after(() => isLive(worker!) && process.kill(worker!, 'SIGKILL'));
+    void request(`${url}/spin`).catch(() => 'cut');
+    await sleep(300);
+    process.kill(srv.pid, 'SIGKILL');
+    const t0 = Date.now();
+    while (isLive(worker!) && Date.now() - t0 < 8000) await sleep(50);
+    assert.ok(!isLive(worker!), `the stuck worker ${worker} still runs ${Date.now() - t0} ms after its master died`);
+    await sleep(200);
+    assert.match(srv.output, new RegExp(`Worker \\(pid:${worker}\\) is stuck and its master \\(pid:${srv.pid}\\) is gone; exiting`));
   });
 });
 

@@ -1,0 +1,152 @@
+/**
+ * App faults (issue 6): handlers that throw, reject, call process.exit, never answer, or loop
+ * forever, while a probe keeps sending ordinary requests. Throw and reject get 500 from a worker
+ * that lives on; exit is respawned; the endless loop is killed at --timeout with the stack of the
+ * stuck function in the log. A request the app never answers has no bound of its own today in
+ * the async class: it holds its connection until the client leaves or the worker leaves, and a
+ * graceful stop cuts it at --graceful-timeout. In the gthread class the app runs in threads: an
+ * exit ends only its thread (500), and a thread busy on one request past --timeout, stuck or
+ * waiting forever, is terminated (500) and its worker recycled gracefully.
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { request } from '../helpers/edge.js';
+import { Load } from '../helpers/load.js';
+import { isLive } from '../helpers/procfs.js';
+import { FIXTURES, serve, sleep, type Server } from '../helpers/server.js';
+
+const APP_FILE = path.join(FIXTURES, 'faults', 'app.cjs');
+const TIMEOUT_S = 2;
+const GRACEFUL_S = 2;
+const HANG_HOLD_MS = 4000;
+const PROBE_LANES = 4;
+
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`not within ${ms} ms: ${what}`);
+    await sleep(25);
+  }
+}
+
+function bootedCount(srv: Server): number {
+  return (srv.output.match(/Worker booted/g) ?? []).length;
+}
+
+/** A request the app will never answer; resolves with the time the server closed the connection. */
+function hangingRequest(port: number): { closed: Promise<number>; socket: net.Socket; bytes: () => number } {
+  let bytes = 0;
+  const socket = net.connect({ host: '127.0.0.1', port }, () => socket.write('GET /hang HTTP/1.1\r\nHost: faults\r\n\r\n'));
+  socket.on('data', (d: Buffer) => (bytes += d.length));
+  socket.on('error', () => {});
+  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+  return { closed, socket, bytes: () => bytes };
+}
+
+/** Two workers of the fault app with --timeout, and a probe sending ordinary requests meanwhile. */
+async function faultyServer(t: TestContext, args: string[]) {
+  const { srv, port } = await serve([...args, '-w', '2', '--timeout', String(TIMEOUT_S), `${APP_FILE}:app`], { workers: 2 });
+  t.after(() => srv.kill());
+  const probe = new Load({ port, lanes: PROBE_LANES, keepAlive: false, paceMs: 25 }).start();
+  t.after(() => probe.destroy());
+  const get = (p: string) => request({ host: '127.0.0.1', port, path: p, timeoutMs: 15_000 });
+  return { srv, port, probe, get, workers: srv.workers() };
+}
+
+test('app faults (-k async): throw and reject get 500, exit is respawned, an endless loop is killed at --timeout with its stack, others keep being served', { timeout: 90_000 }, async (t) => {
+  const { srv, port, probe, get, workers } = await faultyServer(t, ['-k', 'async', '--graceful-timeout', String(GRACEFUL_S)]);
+
+  // Throw and reject: answered 500, by the same workers.
+  for (const p of ['/throw', '/reject', '/throw', '/reject', '/throw', '/reject']) assert.equal((await get(p)).status, 500, p);
+  await srv.waitFor(/Error handling request \/throw/);
+  await srv.waitFor(/Error handling request \/reject/);
+  assert.deepEqual(srv.workers(), workers, 'a handler error took a worker down');
+  assert.equal((await get('/')).status, 200);
+
+  // process.exit: the request is lost with its worker, which is replaced.
+  let booted = bootedCount(srv);
+  await assert.rejects(get('/exit?code=1'), 'a request whose handler exits cannot be answered');
+  const [exitLine] = await srv.waitFor(/Worker \(pid:(\d+)\) exited with code 1\./);
+  const exited = Number(exitLine![1]);
+  assert.ok(workers.includes(exited), `pid ${exited} was not a worker`);
+  await srv.waitFor(/Worker booted/, 15_000, booted + 1);
+  await until(() => srv.workers().filter(isLive).length === 2 && !srv.workers().includes(exited), 10_000, 'two workers after the exit');
+
+  // An endless loop: killed at --timeout, the stack of the stuck function logged.
+  booted = bootedCount(srv);
+  const spunAt = Date.now();
+  const spin = get('/spin').then(
+    () => 'answered',
+    () => 'cut',
+  );
+  const [timeoutLine] = await srv.waitFor(/WORKER TIMEOUT \(pid:(\d+)\)/, 20_000);
+  const timedOutAfter = Date.now() - spunAt;
+  const stuck = Number(timeoutLine![1]);
+  await until(() => !isLive(stuck), 5000, `the stuck worker ${stuck} to be killed`);
+  const killedAfter = Date.now() - spunAt;
+  assert.equal(await spin, 'cut');
+  const escaped = APP_FILE.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  await srv.waitFor(new RegExp(`Worker \\(pid:${stuck}\\) has been stuck for [\\d.]+s, here:\\n\\s+at spinForever \\((?:file://)?${escaped}:\\d+:\\d+\\)`));
+  // Silence counts from the worker's last heartbeat, up to a beat (timeout/4) before the request.
+  assert.ok(timedOutAfter >= TIMEOUT_S * 750 - 100, `WORKER TIMEOUT after ${timedOutAfter} ms, before --timeout`);
+  // The master looks every 200 ms (timeout/10) and kills one second after SIGABRT.
+  assert.ok(killedAfter <= TIMEOUT_S * 1000 + 2500, `the stuck worker lived ${killedAfter} ms`);
+  await srv.waitFor(/Worker booted/, 15_000, booted + 1);
+
+  // A request never answered: no bound applies while the worker serves.
+  const hang = hangingRequest(port);
+  const hungAt = Date.now();
+  const early = await Promise.race([hang.closed, sleep(HANG_HOLD_MS).then(() => 0)]);
+  const heldFor = (early || Date.now()) - hungAt;
+  assert.equal(early, 0, `the never-answered request was cut after ${heldFor} ms`);
+  await probe.stop();
+
+  // A graceful stop cuts it at --graceful-timeout (after the worker drains its accept queue, up to 1 s).
+  const termAt = Date.now();
+  const stopped = srv.stop();
+  const cutAfter = (await hang.closed) - termAt;
+  assert.equal(hang.bytes(), 0, 'the never-answered request got an answer');
+  assert.ok(cutAfter >= GRACEFUL_S * 1000 - 100 && cutAfter <= GRACEFUL_S * 1000 + 2000, `cut ${cutAfter} ms after TERM`);
+  assert.deepEqual(await stopped, { code: 0, signal: null });
+
+  t.diagnostic(
+    `FIGURE app-faults async: throw/reject 6/6 answered 500 by live workers; exit respawned; endless loop: WORKER TIMEOUT after ${timedOutAfter} ms, ` +
+      `killed after ${killedAfter} ms (--timeout ${TIMEOUT_S}); never-answered request still open after ${heldFor} ms (no limit), ` +
+      `cut ${cutAfter} ms after TERM (--graceful-timeout ${GRACEFUL_S}); meanwhile ${probe.ok} probe requests ok, ${probe.failed} failed, longest gap ${probe.maxGapMs.toFixed(0)} ms`,
+  );
+  // A probe request can only be lost on the worker that exited or the one that got stuck.
+  assert.ok(probe.failed <= 2 * PROBE_LANES, `${probe.failed} probe requests failed: ${probe.failures.join('; ')}`);
+  assert.ok(probe.maxGapMs < 1500, `no request was served for ${probe.maxGapMs.toFixed(0)} ms`);
+});
+
+test('app faults (-k gthread): throw, reject and exit get 500 from live workers; a stuck or never-answering thread is cut at --timeout and its worker recycled without losing other requests', { timeout: 90_000 }, async (t) => {
+  const { srv, probe, get, workers } = await faultyServer(t, ['-k', 'gthread', '--threads', '2']);
+
+  // process.exit in an app thread ends that thread, not the worker.
+  for (const p of ['/throw', '/reject', '/exit?code=1', '/throw', '/reject', '/exit?code=1']) assert.equal((await get(p)).status, 500, p);
+  await srv.waitFor(/Error handling request \/exit/);
+  assert.deepEqual(srv.workers(), workers, 'an app fault took a worker down');
+
+  const cutAt: Record<string, number> = {};
+  for (const p of ['/spin', '/hang']) {
+    const t0 = Date.now();
+    const r = await get(p);
+    cutAt[p] = Date.now() - t0;
+    assert.equal(r.status, 500, p);
+    const [line] = await srv.waitFor(new RegExp(`WORKER TIMEOUT \\(pid:(\\d+)\\): an app thread was stuck for [\\d.]+s on GET ${p}`));
+    const recycled = Number(line![1]);
+    await until(() => !srv.workers().includes(recycled) && srv.workers().filter(isLive).length === 2, 15_000, `worker ${recycled} replaced`);
+    assert.ok(cutAt[p]! >= TIMEOUT_S * 1000 && cutAt[p]! <= TIMEOUT_S * 1000 + 2000, `${p} cut after ${cutAt[p]} ms`);
+  }
+  await probe.stop();
+  t.diagnostic(
+    `FIGURE app-faults gthread: throw/reject/exit 6/6 answered 500 by live workers; endless loop cut after ${cutAt['/spin']} ms, ` +
+      `never-answered request cut after ${cutAt['/hang']} ms (--timeout ${TIMEOUT_S}), workers recycled; ` +
+      `meanwhile ${probe.ok} probe requests ok, ${probe.failed} failed, longest gap ${probe.maxGapMs.toFixed(0)} ms`,
+  );
+  assert.equal(probe.failed, 0, probe.failures.join('; '));
+  assert.ok(probe.maxGapMs < 1500, `no request was served for ${probe.maxGapMs.toFixed(0)} ms`);
+  assert.deepEqual(await srv.stop(), { code: 0, signal: null });
+});
