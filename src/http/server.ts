@@ -90,7 +90,8 @@ export class HttpServing {
     const destroySoon = socket.destroySoon.bind(socket);
     socket.destroySoon = () => {
       const req = this.lastRequest.get(socket);
-      if (!req || req.complete || socket.destroyed) return destroySoon();
+      // Nothing more is coming: the body is complete, or the client has already finished sending.
+      if (!req || req.complete || socket.readableEnded || socket.destroyed) return destroySoon();
       socket.end();
       release();
       const close = () => {
