@@ -19,10 +19,18 @@ export interface ServingOptions {
   closeWhen?: () => boolean;
 }
 
+/**
+ * How long a connection closed after its response may go on receiving the rest of a request body
+ * the app did not read. Bounded, as nginx's lingering_timeout, so a client cannot hold it open.
+ */
+const LINGER_MS = 5000;
+
 export class HttpServing {
   readonly server: http.Server;
   readonly connections = new Set<net.Socket>();
   private readonly inFlight = new Set<ServerResponse>();
+  /** The latest request on each connection, to know at close whether its body is still arriving. */
+  private readonly lastRequest = new WeakMap<net.Socket, IncomingMessage>();
   private draining = false;
   private drainedWaiters: (() => void)[] = [];
   private readonly limits: RequestLimits;
@@ -54,12 +62,47 @@ export class HttpServing {
   attach(socket: net.Socket, onClose: () => void): void {
     this.connections.add(socket);
     socket.allowHalfOpen = true;
-    socket.once('close', () => {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
       this.connections.delete(socket);
       onClose();
       if (this.draining && this.connections.size === 0) this.settle();
+    };
+    socket.once('close', release);
+    // node:http gets the socket the edge delivers (a TLS socket over this one, or this one).
+    this.edge.accept(socket, (s) => {
+      this.lingerOnClose(s, release);
+      this.deliver(s);
     });
-    this.edge.accept(socket, this.deliver);
+  }
+
+  /**
+   * node:http closes a connection the moment its last response is written (destroySoon). If the
+   * client is still sending a body the app did not read (an early 401 or 413, an app that ignores
+   * uploads), the close makes its next write fail (EPIPE, or a reset that may also discard the
+   * response unread): nginx answers such a request 502. As nginx's and Apache's lingering close:
+   * send FIN after the response, read and drop the rest of the body, then close. The connection
+   * stops counting at once (a sync worker takes the next one meanwhile).
+   */
+  private lingerOnClose(socket: net.Socket, release: () => void): void {
+    const destroySoon = socket.destroySoon.bind(socket);
+    socket.destroySoon = () => {
+      const req = this.lastRequest.get(socket);
+      // Nothing more is coming: the body is complete, or the client has already finished sending.
+      if (!req || req.complete || socket.readableEnded || socket.destroyed) return destroySoon();
+      socket.end();
+      release();
+      const close = () => {
+        clearTimeout(timer);
+        socket.destroy();
+      };
+      const timer = setTimeout(close, LINGER_MS);
+      req.once('end', close);
+      socket.once('end', close);
+      socket.once('close', () => clearTimeout(timer));
+    };
   }
 
   get requests(): number {
@@ -69,6 +112,7 @@ export class HttpServing {
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     const verdict = checkRequest(req, this.limits) || (this.edge.schemeOk(req) ? Verdict.Ok : Verdict.ContradictoryScheme);
     if (verdict !== 0) return refuse(req, res, verdict, this.limits, this.ctx.log);
+    this.lastRequest.set(req.socket, req);
     this.ctx.requestStarted();
     if (this.opts.closeEach || this.draining || this.opts.closeWhen?.()) res.shouldKeepAlive = false;
     this.inFlight.add(res);

@@ -3,6 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { FIXTURES, isAlive, run, serve, sleep, tempDir } from '../helpers/server.js';
@@ -244,4 +245,32 @@ describe('--preload', () => {
     assert.match(await (await fetch(`${url}/pid`)).text(), new RegExp(`^ok ${srv.workers()[0]}`));
     await srv.stop();
   });
+});
+
+describe('a request body the app does not read, on a connection closed after the response', () => {
+  // Lingering close: nginx, still writing such a body when the connection closed, answered 502.
+  for (const args of [['-k', 'sync'], ['-k', 'async', '--keep-alive', '0']]) {
+    test(`${args.join(' ')}: the client gets the response and may finish sending the body`, async (t) => {
+      const { srv, port } = await serve([...args, '-w', '1', `${path.join(FIXTURES, 'apps', 'edge.cjs')}:app`]);
+      t.after(() => srv.kill());
+      const size = 1_000_000;
+      const sock = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+      let reply = '';
+      sock.on('data', (d: Buffer) => (reply += d.toString()));
+      const ended = new Promise((resolve) => sock.once('end', resolve));
+      sock.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n${'x'.repeat(1000)}`);
+      await ended;
+      assert.match(reply, /^HTTP\/1\.1 200 /);
+      // The rest of the body, after the server's FIN: read and dropped, not refused.
+      const written = await new Promise<string>((resolve) => {
+        sock.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+        sock.write(Buffer.alloc(size - 1000, 120), (err) => resolve(err ? ((err as NodeJS.ErrnoException).code ?? err.message) : 'ok'));
+      });
+      assert.equal(written, 'ok');
+      const closed = new Promise((resolve) => sock.once('close', resolve));
+      sock.end();
+      await closed;
+      await srv.stop();
+    });
+  }
 });
