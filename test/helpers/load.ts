@@ -99,6 +99,8 @@ export class Load {
    */
   retried = 0;
   readonly latencies: number[] = [];
+  /** When each request of `latencies` was sent (performance.now()). */
+  readonly sentAt: number[] = [];
   /** The longest stretch without a successful answer, ms (from the start). */
   maxGapMs = 0;
   private lastOkAt = 0;
@@ -128,6 +130,18 @@ export class Load {
       this.send(lane);
     }
     return this;
+  }
+
+  /**
+   * The latencies of the requests sent from `from` until now: those answered, and the age so far
+   * of those still outstanding (a lower bound), so a request held up counts where it was sent.
+   */
+  latenciesSince(from: number): number[] {
+    const now = performance.now();
+    const out: number[] = [];
+    this.sentAt.forEach((t, i) => t >= from && out.push(this.latencies[i]!));
+    for (const lane of this.lanes) if (lane.pending && lane.pending.sentAt >= from) out.push(now - lane.pending.sentAt);
+    return out;
   }
 
   /** Lets every lane finish its outstanding request, then closes; resolves when all are done. */
@@ -203,6 +217,7 @@ export class Load {
       this.lastOkAt = now;
       if (conn.killed && !p.afterKill) this.answeredInFlight++;
       this.latencies.push(now - p.sentAt);
+      this.sentAt.push(p.sentAt);
     } else this.fail(conn, p, `status ${r.status}`);
     if (!this.opts.keepAlive || r.close) {
       lane.conn = null;

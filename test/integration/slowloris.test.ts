@@ -4,44 +4,18 @@
  * design; like Gunicorn's it belongs behind a buffering proxy, so it is not run here.)
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { request } from '../helpers/edge.js';
+import { trickle } from '../helpers/hostile.js';
 import { FIXTURES, serve, sleep } from '../helpers/server.js';
 
 const APP = `${path.join(FIXTURES, 'apps', 'edge.cjs')}:app`;
 const SLOW = 300;
 const HEADER_TIMEOUT_S = 2;
 
-interface Slow {
-  opened: number;
-  closed: number;
-  data: string;
-}
-
-function slowClient(port: number): { slow: Slow; done: Promise<void>; socket: net.Socket } {
-  const slow: Slow = { opened: 0, closed: 0, data: '' };
-  const socket = net.connect({ host: '127.0.0.1', port });
-  let timer: NodeJS.Timeout | undefined;
-  const done = new Promise<void>((resolve) => {
-    socket.on('connect', () => {
-      slow.opened = Date.now();
-      socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n');
-      let n = 0;
-      // One more header line every 500 ms, never the blank line that ends the head.
-      timer = setInterval(() => socket.writable && socket.write(`X-Slow-${n++}: y\r\n`), 500);
-    });
-    socket.on('data', (d: Buffer) => (slow.data += d.toString('latin1')));
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      clearInterval(timer);
-      slow.closed = Date.now();
-      resolve();
-    });
-  });
-  return { slow, done, socket };
-}
+/** One more header line every 500 ms, never the blank line that ends the head. */
+const slowClient = (port: number) => trickle(port, 'GET /slow HTTP/1.1\r\nHost: x\r\n', (n) => `X-Slow-${n}: y\r\n`);
 
 describe('slowloris', { concurrency: 2, timeout: 60_000 }, () => {
   for (const cls of ['async', 'gthread'] as const) {
@@ -62,7 +36,7 @@ describe('slowloris', { concurrency: 2, timeout: 60_000 }, () => {
         latencies.push(Date.now() - t0);
         await sleep(50);
       }
-      const open = clients.filter((c) => c.slow.closed === 0).length;
+      const open = clients.filter((c) => c.closed === 0).length;
       t.diagnostic(`ordinary requests with ${open} slow connections open: max ${Math.max(...latencies)} ms`);
       assert.ok(open > SLOW * 0.9, `the slow connections were still open meanwhile (${open})`);
       assert.ok(Math.max(...latencies) < 1000, `latencies ${latencies.join(',')}`);
@@ -70,12 +44,12 @@ describe('slowloris', { concurrency: 2, timeout: 60_000 }, () => {
       // Every slow connection is closed by the server within the header timeout (+ node's check interval).
       const bound = HEADER_TIMEOUT_S * 1000 + 1500;
       await Promise.race([Promise.all(clients.map((c) => c.done)), sleep(bound + 3000)]);
-      const lifetimes = clients.map((c) => (c.slow.closed ? c.slow.closed - c.slow.opened : Infinity));
+      const lifetimes = clients.map((c) => (c.closed ? c.closed - c.opened : Infinity));
       const worst = Math.max(...lifetimes);
       t.diagnostic(`slow connections closed after ${Math.min(...lifetimes)}..${worst} ms (header timeout ${HEADER_TIMEOUT_S} s)`);
       assert.ok(worst <= bound, `a slow connection lived ${worst} ms`);
       assert.ok(Math.min(...lifetimes) >= HEADER_TIMEOUT_S * 1000 - 100, 'not closed before the timeout');
-      assert.ok(clients.every((c) => /^HTTP\/1\.1 408 /.test(c.slow.data)), 'each got a 408');
+      assert.ok(clients.every((c) => /^HTTP\/1\.1 408 /.test(c.data)), 'each got a 408');
       // And the server still serves.
       assert.equal((await request({ host: '127.0.0.1', port, path: '/after' })).status, 200);
       assert.deepEqual(await srv.stop(), { code: 0, signal: null });
