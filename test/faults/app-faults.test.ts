@@ -3,8 +3,8 @@
  * forever, while a probe keeps sending ordinary requests. Throw and reject get 500 from a worker
  * that lives on; exit is respawned; the endless loop is killed at --timeout with the stack of the
  * stuck function in the log. A request the app never answers has no bound of its own today in
- * the async class: it holds its connection until the client leaves or the worker leaves, and a
- * graceful stop cuts it at --graceful-timeout. In the gthread class the app runs in threads: an
+ * the async class: it holds its connection until the worker leaves (a client leaving is not seen,
+ * see below), and a graceful stop cuts it at --graceful-timeout. In the gthread class the app runs in threads: an
  * exit ends only its thread (500), and a thread busy on one request past --timeout, stuck or
  * waiting forever, is terminated (500) and its worker recycled gracefully.
  */
@@ -14,7 +14,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { request } from '../helpers/edge.js';
 import { Load } from '../helpers/load.js';
-import { isLive } from '../helpers/procfs.js';
+import { isLive, peerPorts, socketInodes } from '../helpers/procfs.js';
 import { FIXTURES, serve, sleep, type Server } from '../helpers/server.js';
 
 const APP_FILE = path.join(FIXTURES, 'faults', 'app.cjs');
@@ -95,12 +95,20 @@ test('app faults (-k async): throw and reject get 500, exit is respawned, an end
   assert.ok(killedAfter <= TIMEOUT_S * 1000 + 2500, `the stuck worker lived ${killedAfter} ms`);
   await srv.waitFor(/Worker booted/, 15_000, booted + 1);
 
-  // A request never answered: no bound applies while the worker serves.
+  // A request never answered: no bound applies while the worker serves. One client stays, one
+  // leaves: its FIN looks like a client half-closing after its request, which the server keeps
+  // open to answer, so the worker goes on holding that connection.
   const hang = hangingRequest(port);
+  const left = hangingRequest(port);
   const hungAt = Date.now();
   const early = await Promise.race([hang.closed, sleep(HANG_HOLD_MS).then(() => 0)]);
   const heldFor = (early || Date.now()) - hungAt;
   assert.equal(early, 0, `the never-answered request was cut after ${heldFor} ms`);
+  const leftPort = left.socket.localPort!;
+  left.socket.end();
+  await sleep(1000);
+  const stillHeld = srv.workers().some((pid) => peerPorts(socketInodes(pid), port).has(leftPort));
+  left.socket.destroy();
   await probe.stop();
 
   // A graceful stop cuts it at --graceful-timeout (after the worker drains its accept queue, up to 1 s).
@@ -114,7 +122,7 @@ test('app faults (-k async): throw and reject get 500, exit is respawned, an end
   t.diagnostic(
     `FIGURE app-faults async: throw/reject 6/6 answered 500 by live workers; exit respawned; endless loop: WORKER TIMEOUT after ${timedOutAfter} ms, ` +
       `killed after ${killedAfter} ms (--timeout ${TIMEOUT_S}); never-answered request still open after ${heldFor} ms (no limit), ` +
-      `cut ${cutAfter} ms after TERM (--graceful-timeout ${GRACEFUL_S}); meanwhile ${probe.ok} probe requests ok, ${probe.failed} failed, longest gap ${probe.maxGapMs.toFixed(0)} ms`,
+      `cut ${cutAfter} ms after TERM (--graceful-timeout ${GRACEFUL_S}); one whose client left ${stillHeld ? 'still held by its worker 1 s later' : 'released'}; meanwhile ${probe.ok} probe requests ok, ${probe.failed} failed, longest gap ${probe.maxGapMs.toFixed(0)} ms`,
   );
   // A probe request can only be lost on the worker that exited or the one that got stuck.
   assert.ok(probe.failed <= 2 * PROBE_LANES, `${probe.failed} probe requests failed: ${probe.failures.join('; ')}`);
