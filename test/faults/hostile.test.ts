@@ -189,7 +189,10 @@ for (const cls of ['async', 'gthread'] as const) {
           `${DEAF} deaf clients x ${DEAF_MB} MB: worker RSS ${(rssBefore / MB).toFixed(0)} -> ${(rssFlooded / MB).toFixed(0)} MB`,
       );
       assert.deepEqual(floods, Array(READERS).fill(PIPELINED), 'pipelined requests went unanswered');
-      assert.ok(rssFlooded - rssBefore < 200 * MB, `deaf pipelining clients grew the workers by ${((rssFlooded - rssBefore) / MB).toFixed(0)} MB`);
+      // What node:http buffers for clients that never read (it stops parsing a connection once its
+      // unsent answers pass the socket's high-water mark): about 60 MB on Node 20, 170 to 220 MB on
+      // Node 24 for these 4 MB of requests. Unbounded buffering would be far above this bound.
+      assert.ok(rssFlooded - rssBefore < 320 * MB, `deaf pipelining clients grew the workers by ${((rssFlooded - rssBefore) / MB).toFixed(0)} MB`);
       await ordinary(st, 'floods', MAX_FLOOD_P99_MS);
     });
 

@@ -21,7 +21,11 @@ const RECYCLES = 2;
 const IDLE_WANTED = 10_000;
 /** Descriptors the test process needs besides the connections. */
 const FD_SPARE = 200;
-const MAX_KB_PER_CONNECTION = 16;
+/**
+ * An idle keep-alive connection measured 9 to 10 KB of worker RSS on Node 20 and 16 to 17 KB on Node 24 (the
+ * socket, node:http's parser and timers); a leak per connection would be far above this bound.
+ */
+const MAX_KB_PER_CONNECTION = 32;
 
 test(`--max-worker-memory: workers growing past ${MEMORY_LIMIT_MB} MB are recycled under keep-alive load without a failed request`, { timeout: 90_000 }, async (t) => {
   const { srv, port } = await serve(['-k', 'async', '-w', '2', '--max-worker-memory', String(MEMORY_LIMIT_MB), APP], { workers: 2 });
