@@ -180,6 +180,15 @@ export const SETTINGS = {
     validate: v.int(0),
     doc: 'Seconds workers get to finish in-flight requests on a graceful stop before they are killed.',
   }),
+  request_timeout: def({
+    section: 'Worker Processes',
+    flags: ['--request-timeout'],
+    meta: 'INT',
+    default: () => 60,
+    defaultDoc: '60',
+    validate: v.int(0),
+    doc: 'Beyond Gunicorn: seconds a request may wait for the start of its answer (from its headers to the response head); then it gets 408 if its body is still arriving, else 500, and its connection closes. Answers already started are not cut. 0 disables.',
+  }),
   keepalive: def({
     section: 'Worker Processes',
     flags: ['--keep-alive'],

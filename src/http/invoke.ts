@@ -19,6 +19,13 @@ export function invokeApp(app: RequestListener, req: IncomingMessage, res: Serve
 }
 
 export function appFailed(req: IncomingMessage, res: ServerResponse, err: unknown, log: Logger): void {
+  // The client left, or the request was cut (--request-timeout) and its connection closed: the
+  // app failing as it reads a body that stopped is the expected end, not an app fault.
+  if (req.destroyed && !req.complete) {
+    log.debug(`Request ${req.url ?? ''} ended before its body: ${(err as Error)?.message ?? String(err)}`);
+    if (!res.writableEnded) res.destroy();
+    return;
+  }
   log.exception(`Error handling request ${req.url ?? ''}`, err);
   if (!res.headersSent && !res.destroyed) sendError(res, 500);
   else res.destroy();

@@ -7,6 +7,7 @@
 import http, { type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type net from 'node:net';
 import type { WorkerClassContext } from '../worker/classes/types.js';
+import { sendError } from './errors.js';
 import { invokeApp } from './invoke.js';
 import { Edge, serverTimeouts, type EdgeSettings } from './edge.js';
 import { Verdict, checkRequest, onClientError, parserOptions, refuse, requestLimits, type RequestLimits } from './limits.js';
@@ -28,7 +29,8 @@ const LINGER_MS = 5000;
 export class HttpServing {
   readonly server: http.Server;
   readonly connections = new Set<net.Socket>();
-  private readonly inFlight = new Set<ServerResponse>();
+  /** Responses in progress, in the order their requests arrived, with when that was (ms). */
+  private readonly inFlight = new Map<ServerResponse, number>();
   /** The latest request on each connection, to know at close whether its body is still arriving. */
   private readonly lastRequest = new WeakMap<net.Socket, IncomingMessage>();
   private draining = false;
@@ -56,6 +58,9 @@ export class HttpServing {
     // node:http tracks connections (headers/request timeouts, closeIdleConnections) only once it
     // has emitted 'listening'; this server is fed by our acceptors and never listens itself.
     this.server.emit('listening');
+    const limitMs = ctx.settings.request_timeout * 1000;
+    // A sweep rather than a timer per request: the common request pays one Date.now().
+    if (limitMs > 0) setInterval(() => this.cutUnanswered(limitMs), Math.min(1000, Math.max(100, limitMs / 4))).unref();
   }
 
   /** Takes an accepted connection; `onClose` runs when it is gone. */
@@ -115,7 +120,7 @@ export class HttpServing {
     this.lastRequest.set(req.socket, req);
     this.ctx.requestStarted();
     if (this.opts.closeEach || this.draining || this.opts.closeWhen?.()) res.shouldKeepAlive = false;
-    this.inFlight.add(res);
+    this.inFlight.set(res, Date.now());
     res.once('close', () => this.inFlight.delete(res));
     if (this.ctx.accessLog) this.logAccess(req, res);
     this.ctx.observeRequest?.(req, res);
@@ -123,6 +128,26 @@ export class HttpServing {
     if (preRequest) preRequest(req);
     if (postRequest) res.once('finish', () => postRequest(req, res));
     invokeApp(this.app, req, res, this.ctx.log);
+  }
+
+  /**
+   * --request-timeout: a request whose answer has not started in time gets 408 if its body is
+   * still arriving (a slow client), else 500 (an app that never answers), and its connection
+   * closes. An answer already under way (a stream, a long download) is left alone.
+   */
+  private cutUnanswered(limitMs: number): void {
+    const now = Date.now();
+    for (const [res, startedAt] of this.inFlight) {
+      // In arrival order: the first one still in time ends the sweep.
+      if (now - startedAt < limitMs) break;
+      if (res.headersSent || res.writableEnded) continue;
+      const req = res.req;
+      const waited = `${Math.round((now - startedAt) / 1000)}s`;
+      if (req.complete) this.ctx.log.error(`Request timed out after ${waited} (--request-timeout): ${req.method} ${req.url}; answered 500`);
+      else this.ctx.log.debug(`Request body still arriving after ${waited} (--request-timeout): ${req.method} ${req.url}; answered 408`);
+      sendError(res, req.complete ? 500 : 408);
+      ignoreLateAnswer(res);
+    }
   }
 
   /** Counts body bytes as Gunicorn does (what the app wrote, before chunk framing). */
@@ -157,7 +182,7 @@ export class HttpServing {
    */
   drain(): Promise<void> {
     this.draining = true;
-    for (const res of this.inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+    for (const res of this.inFlight.keys()) if (!res.headersSent) res.shouldKeepAlive = false;
     const p = new Promise<void>((resolve) => this.drainedWaiters.push(resolve));
     if (this.connections.size === 0) this.settle();
     else setTimeout(() => this.server.closeIdleConnections(), this.opts.keepAliveTimeoutMs).unref();
@@ -167,4 +192,28 @@ export class HttpServing {
   private settle(): void {
     for (const w of this.drainedWaiters.splice(0)) w();
   }
+}
+
+const returnThis = function (this: ServerResponse) {
+  return this;
+};
+const nothing = () => {};
+
+/**
+ * After a cut the app may still answer (its handler is not stopped: JavaScript cannot be). Its
+ * late calls are dropped instead of throwing in its code (headers already sent) or emitting an
+ * unhandled 'error' (write after end) that would take the worker down.
+ */
+function ignoreLateAnswer(res: ServerResponse): void {
+  res.on('error', nothing);
+  Object.assign(res, {
+    writeHead: returnThis,
+    setHeader: returnThis,
+    setHeaders: returnThis,
+    appendHeader: returnThis,
+    removeHeader: nothing,
+    flushHeaders: nothing,
+    writeContinue: nothing,
+    writeEarlyHints: nothing,
+  });
 }

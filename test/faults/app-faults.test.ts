@@ -2,9 +2,9 @@
  * App faults (issue 6): handlers that throw, reject, call process.exit, never answer, or loop
  * forever, while a probe keeps sending ordinary requests. Throw and reject get 500 from a worker
  * that lives on; exit is respawned; the endless loop is killed at --timeout with the stack of the
- * stuck function in the log. A request the app never answers has no bound of its own today in
- * the async class: it holds its connection until the worker leaves (a client leaving is not seen,
- * see below), and a graceful stop cuts it at --graceful-timeout. In the gthread class the app runs in threads: an
+ * stuck function in the log. A request the app never answers gets a 500 at --request-timeout
+ * and the worker lives on; an answer that has started (a stream) is not cut by it, and a graceful
+ * stop cuts it at --graceful-timeout. In the gthread class the app runs in threads: an
  * exit ends only its thread (500), and a thread busy on one request past --timeout, stuck or
  * waiting forever, is terminated (500) and its worker recycled gracefully.
  */
@@ -14,13 +14,13 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { request } from '../helpers/edge.js';
 import { Load } from '../helpers/load.js';
-import { isLive, peerPorts, socketInodes } from '../helpers/procfs.js';
+import { isLive } from '../helpers/procfs.js';
 import { FIXTURES, serve, sleep, type Server } from '../helpers/server.js';
 
 const APP_FILE = path.join(FIXTURES, 'faults', 'app.cjs');
 const TIMEOUT_S = 2;
 const GRACEFUL_S = 2;
-const HANG_HOLD_MS = 4000;
+const REQUEST_TIMEOUT_S = 3;
 const PROBE_LANES = 4;
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
@@ -35,14 +35,14 @@ function bootedCount(srv: Server): number {
   return (srv.output.match(/Worker booted/g) ?? []).length;
 }
 
-/** A request the app will never answer; resolves with the time the server closed the connection. */
-function hangingRequest(port: number): { closed: Promise<number>; socket: net.Socket; bytes: () => number } {
-  let bytes = 0;
-  const socket = net.connect({ host: '127.0.0.1', port }, () => socket.write('GET /hang HTTP/1.1\r\nHost: faults\r\n\r\n'));
-  socket.on('data', (d: Buffer) => (bytes += d.length));
+/** A request on a raw connection; `closed` resolves with the time the server closed it. */
+function rawRequest(port: number, path: string): { closed: Promise<number>; text: () => string } {
+  let text = '';
+  const socket = net.connect({ host: '127.0.0.1', port }, () => socket.write(`GET ${path} HTTP/1.1\r\nHost: faults\r\n\r\n`));
+  socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
   socket.on('error', () => {});
   const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
-  return { closed, socket, bytes: () => bytes };
+  return { closed, text: () => text };
 }
 
 /** Two workers of the fault app with --timeout, and a probe sending ordinary requests meanwhile. */
@@ -56,7 +56,7 @@ async function faultyServer(t: TestContext, args: string[]) {
 }
 
 test('app faults (-k async): throw and reject get 500, exit is respawned, an endless loop is killed at --timeout with its stack, others keep being served', { timeout: 90_000 }, async (t) => {
-  const { srv, port, probe, get, workers } = await faultyServer(t, ['-k', 'async', '--graceful-timeout', String(GRACEFUL_S)]);
+  const { srv, port, probe, get, workers } = await faultyServer(t, ['-k', 'async', '--graceful-timeout', String(GRACEFUL_S), '--request-timeout', String(REQUEST_TIMEOUT_S)]);
 
   // Throw and reject: answered 500, by the same workers.
   for (const p of ['/throw', '/reject', '/throw', '/reject', '/throw', '/reject']) assert.equal((await get(p)).status, 500, p);
@@ -95,34 +95,34 @@ test('app faults (-k async): throw and reject get 500, exit is respawned, an end
   assert.ok(killedAfter <= TIMEOUT_S * 1000 + 2500, `the stuck worker lived ${killedAfter} ms`);
   await srv.waitFor(/Worker booted/, 15_000, booted + 1);
 
-  // A request never answered: no bound applies while the worker serves. One client stays, one
-  // leaves: its FIN looks like a client half-closing after its request, which the server keeps
-  // open to answer, so the worker goes on holding that connection.
-  const hang = hangingRequest(port);
-  const left = hangingRequest(port);
+  // A request never answered: 500 at --request-timeout (its sweep runs every second), closed.
+  const hang = rawRequest(port, '/hang');
   const hungAt = Date.now();
-  const early = await Promise.race([hang.closed, sleep(HANG_HOLD_MS).then(() => 0)]);
-  const heldFor = (early || Date.now()) - hungAt;
-  assert.equal(early, 0, `the never-answered request was cut after ${heldFor} ms`);
-  const leftPort = left.socket.localPort!;
-  left.socket.end();
-  await sleep(1000);
-  const stillHeld = srv.workers().some((pid) => peerPorts(socketInodes(pid), port).has(leftPort));
-  left.socket.destroy();
+  const hangCut = await Promise.race([hang.closed, sleep(REQUEST_TIMEOUT_S * 1000 + 5000).then(() => 0)]);
+  const hangCutAfter = (hangCut || Date.now()) - hungAt;
+  assert.ok(hangCut > 0, `the never-answered request was still open after ${hangCutAfter} ms`);
+  assert.match(hang.text(), /^HTTP\/1\.1 500 /);
+  assert.ok(hangCutAfter >= REQUEST_TIMEOUT_S * 1000 - 50 && hangCutAfter <= REQUEST_TIMEOUT_S * 1000 + 1500, `cut after ${hangCutAfter} ms`);
+  await srv.waitFor(/Request timed out after \d+s \(--request-timeout\): GET \/hang; answered 500/);
+
+  // An answer that has started and never ends (a stream) outlives --request-timeout...
+  const drip = rawRequest(port, '/drip');
+  const dripEarly = await Promise.race([drip.closed, sleep(REQUEST_TIMEOUT_S * 1000 + 1500).then(() => 0)]);
+  assert.equal(dripEarly, 0, 'a stream that had started was cut');
+  assert.match(drip.text(), /^HTTP\/1\.1 200 /);
   await probe.stop();
 
-  // A graceful stop cuts it at --graceful-timeout (after the worker drains its accept queue, up to 1 s).
+  // ...and a graceful stop cuts it at --graceful-timeout (after the worker drains its accept queue, up to 1 s).
   const termAt = Date.now();
   const stopped = srv.stop();
-  const cutAfter = (await hang.closed) - termAt;
-  assert.equal(hang.bytes(), 0, 'the never-answered request got an answer');
+  const cutAfter = (await drip.closed) - termAt;
   assert.ok(cutAfter >= GRACEFUL_S * 1000 - 100 && cutAfter <= GRACEFUL_S * 1000 + 2000, `cut ${cutAfter} ms after TERM`);
   assert.deepEqual(await stopped, { code: 0, signal: null });
 
   t.diagnostic(
     `FIGURE app-faults async: throw/reject 6/6 answered 500 by live workers; exit respawned; endless loop: WORKER TIMEOUT after ${timedOutAfter} ms, ` +
-      `killed after ${killedAfter} ms (--timeout ${TIMEOUT_S}); never-answered request still open after ${heldFor} ms (no limit), ` +
-      `cut ${cutAfter} ms after TERM (--graceful-timeout ${GRACEFUL_S}); one whose client left ${stillHeld ? 'still held by its worker 1 s later' : 'released'}; meanwhile ${probe.ok} probe requests ok, ${probe.failed} failed, longest gap ${probe.maxGapMs.toFixed(0)} ms`,
+      `killed after ${killedAfter} ms (--timeout ${TIMEOUT_S}); never-answered request: 500 after ${hangCutAfter} ms (--request-timeout ${REQUEST_TIMEOUT_S}); ` +
+      `a started stream not cut by it, cut ${cutAfter} ms after TERM (--graceful-timeout ${GRACEFUL_S}); meanwhile ${probe.ok} probe requests ok, ${probe.failed} failed, longest gap ${probe.maxGapMs.toFixed(0)} ms`,
   );
   // A probe request can only be lost on the worker that exited or the one that got stuck.
   assert.ok(probe.failed <= 2 * PROBE_LANES, `${probe.failed} probe requests failed: ${probe.failures.join('; ')}`);
