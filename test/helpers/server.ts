@@ -61,6 +61,14 @@ after(() => {
 process.on('exit', () => {
   for (const p of running) killTree(p);
 });
+// A test file stopped from outside (the runner's timeout, ^C, CI's limit) runs no 'exit'
+// handlers; its masters would live on, reparented to init, since a master outlives its parent.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    for (const p of running) killTree(p);
+    process.kill(process.pid, signal);
+  });
+}
 
 export function tempDir(prefix = 'tsgunicorn-test-'): string {
   const d = mkdtempSync(path.join(os.tmpdir(), prefix));
