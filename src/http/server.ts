@@ -5,7 +5,8 @@
  * to drain: no new requests on open connections, in-flight ones finish, idle ones close.
  */
 import http, { type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { WorkerClassContext } from '../worker/classes/types.js';
 import { sendError } from './errors.js';
 import { invokeApp } from './invoke.js';
@@ -26,19 +27,59 @@ export interface ServingOptions {
  */
 const LINGER_MS = 5000;
 
+/** The latest request on a connection, to know at its close whether a body is still arriving. */
+const kLastRequest = Symbol('tsgunicorn.lastRequest');
+const kServing = Symbol('tsgunicorn.serving');
+const kOnClose = Symbol('tsgunicorn.onClose');
+const kRaw = Symbol('tsgunicorn.raw');
+/** An accepted connection, as HttpServing counts it. */
+type ServedSocket = net.Socket & { [kServing]?: HttpServing; [kOnClose]?: () => void };
+/** What node:http serves: the accepted connection, or a TLS socket over it. */
+type LingeringSocket = net.Socket & { [kLastRequest]?: IncomingMessage; [kRaw]?: ServedSocket };
+
+function releaseConnection(this: ServedSocket): void {
+  const serving = this[kServing];
+  if (!serving) return;
+  this[kServing] = undefined;
+  serving.release(this);
+}
+
+const destroySoon = net.Socket.prototype.destroySoon;
+
+/**
+ * node:http closes a connection the moment its last response is written (destroySoon). If the
+ * client is still sending a body the app did not read (an early 401 or 413, an app that ignores
+ * uploads), the close makes its next write fail (EPIPE, or a reset that may also discard the
+ * response unread): nginx answers such a request 502. As nginx's and Apache's lingering close:
+ * send FIN after the response, read and drop the rest of the body, then close. The connection
+ * stops counting at once (a sync worker takes the next one meanwhile).
+ */
+function lingeringDestroySoon(this: LingeringSocket): void {
+  const req = this[kLastRequest];
+  // Nothing more is coming: the body is complete, or the client has already finished sending.
+  if (!req || req.complete || this.readableEnded || this.destroyed) return destroySoon.call(this);
+  this.end();
+  releaseConnection.call(this[kRaw]!);
+  const close = () => {
+    clearTimeout(timer);
+    this.destroy();
+  };
+  const timer = setTimeout(close, LINGER_MS);
+  req.once('end', close);
+  this.once('end', close);
+  this.once('close', () => clearTimeout(timer));
+}
+
 export class HttpServing {
   readonly server: http.Server;
   readonly connections = new Set<net.Socket>();
-  /** Responses in progress, in the order their requests arrived, with when that was (ms). */
+  /** Responses in progress, in the order their requests arrived, with when that was (performance.now()). */
   private readonly inFlight = new Map<ServerResponse, number>();
-  /** The latest request on each connection, to know at close whether its body is still arriving. */
-  private readonly lastRequest = new WeakMap<net.Socket, IncomingMessage>();
   private draining = false;
   private drainedWaiters: (() => void)[] = [];
   private readonly limits: RequestLimits;
   /** PROXY protocol, TLS, the header timeout and the forwarded scheme (src/http/edge.ts). */
   private readonly edge: Edge;
-  private readonly deliver = (s: net.Socket) => this.server.emit('connection', s);
 
   constructor(
     private readonly ctx: WorkerClassContext,
@@ -59,7 +100,7 @@ export class HttpServing {
     // has emitted 'listening'; this server is fed by our acceptors and never listens itself.
     this.server.emit('listening');
     const limitMs = ctx.settings.request_timeout * 1000;
-    // A sweep rather than a timer per request: the common request pays one Date.now().
+    // A sweep rather than a timer per request: the common request pays one clock read.
     if (limitMs > 0) setInterval(() => this.cutUnanswered(limitMs), Math.min(1000, Math.max(100, limitMs / 4))).unref();
   }
 
@@ -67,47 +108,29 @@ export class HttpServing {
   attach(socket: net.Socket, onClose: () => void): void {
     this.connections.add(socket);
     socket.allowHalfOpen = true;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      this.connections.delete(socket);
-      onClose();
-      if (this.draining && this.connections.size === 0) this.settle();
-    };
-    socket.once('close', release);
+    const raw = socket as ServedSocket;
+    raw[kServing] = this;
+    raw[kOnClose] = onClose;
+    // Shared functions and state on the socket, not closures per connection: with a connection
+    // per request (nginx's default upstream), this path runs as often as the request path.
+    socket.on('close', releaseConnection);
     // node:http gets the socket the edge delivers (a TLS socket over this one, or this one).
-    this.edge.accept(socket, (s) => {
-      this.lingerOnClose(s, release);
-      this.deliver(s);
-    });
+    if (this.edge.active) this.edge.accept(socket, (s) => this.deliver(s, raw));
+    else this.deliver(socket, raw);
   }
 
-  /**
-   * node:http closes a connection the moment its last response is written (destroySoon). If the
-   * client is still sending a body the app did not read (an early 401 or 413, an app that ignores
-   * uploads), the close makes its next write fail (EPIPE, or a reset that may also discard the
-   * response unread): nginx answers such a request 502. As nginx's and Apache's lingering close:
-   * send FIN after the response, read and drop the rest of the body, then close. The connection
-   * stops counting at once (a sync worker takes the next one meanwhile).
-   */
-  private lingerOnClose(socket: net.Socket, release: () => void): void {
-    const destroySoon = socket.destroySoon.bind(socket);
-    socket.destroySoon = () => {
-      const req = this.lastRequest.get(socket);
-      // Nothing more is coming: the body is complete, or the client has already finished sending.
-      if (!req || req.complete || socket.readableEnded || socket.destroyed) return destroySoon();
-      socket.end();
-      release();
-      const close = () => {
-        clearTimeout(timer);
-        socket.destroy();
-      };
-      const timer = setTimeout(close, LINGER_MS);
-      req.once('end', close);
-      socket.once('end', close);
-      socket.once('close', () => clearTimeout(timer));
-    };
+  private deliver(s: net.Socket, raw: ServedSocket): void {
+    const ls = s as LingeringSocket;
+    ls[kRaw] = raw;
+    ls.destroySoon = lingeringDestroySoon;
+    this.server.emit('connection', s);
+  }
+
+  /** The connection is gone, or lingering and no longer counted. */
+  release(raw: ServedSocket): void {
+    this.connections.delete(raw);
+    raw[kOnClose]!();
+    if (this.draining && this.connections.size === 0) this.settle();
   }
 
   get requests(): number {
@@ -117,13 +140,17 @@ export class HttpServing {
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     const verdict = checkRequest(req, this.limits) || (this.edge.schemeOk(req) ? Verdict.Ok : Verdict.ContradictoryScheme);
     if (verdict !== 0) return refuse(req, res, verdict, this.limits, this.ctx.log);
-    this.lastRequest.set(req.socket, req);
+    (req.socket as LingeringSocket)[kLastRequest] = req;
     this.ctx.requestStarted();
     if (this.opts.closeEach || this.draining || this.opts.closeWhen?.()) res.shouldKeepAlive = false;
-    this.inFlight.set(res, Date.now());
-    res.once('close', () => this.inFlight.delete(res));
+    const startedAt = performance.now();
+    this.inFlight.set(res, startedAt);
+    // One listener per request does all the bookkeeping (a listener costs more than its work).
+    res.once('close', () => {
+      this.inFlight.delete(res);
+      this.ctx.requestEnded(req, res, performance.now() - startedAt);
+    });
     if (this.ctx.accessLog) this.logAccess(req, res);
-    this.ctx.observeRequest?.(req, res);
     const { preRequest, postRequest } = this.ctx.hooks;
     if (preRequest) preRequest(req);
     if (postRequest) res.once('finish', () => postRequest(req, res));
@@ -136,7 +163,7 @@ export class HttpServing {
    * closes. An answer already under way (a stream, a long download) is left alone.
    */
   private cutUnanswered(limitMs: number): void {
-    const now = Date.now();
+    const now = performance.now();
     for (const [res, startedAt] of this.inFlight) {
       // In arrival order: the first one still in time ends the sweep.
       if (now - startedAt < limitMs) break;

@@ -8,7 +8,6 @@
  * asks (ctl stats, a /metrics scrape), when the worker decides to leave, and at exit.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import type { Settings } from '../config/settings.js';
 import type { MasterMessage, WorkerMessage } from '../ipc.js';
 import { OutputCapture } from '../log/capture.js';
@@ -39,7 +38,8 @@ const statusMetric = (status: number) => (STATUS_METRIC[status] ??= `gunicorn.re
 
 export class WorkerTelemetry {
   private served = 0;
-  private inFlight = 0;
+  /** Requests started and not yet ended (the worker counts them in). */
+  inFlight = 0;
   private readonly tally = new RequestTally();
   private readonly statsd: StatsdClient | null = null;
   private readonly capture: OutputCapture | null = null;
@@ -73,24 +73,19 @@ export class WorkerTelemetry {
     this.timer.unref();
   }
 
-  /** Called as the app is given a request; accounts for it when its response is done. */
-  readonly request = (req: IncomingMessage, res: ServerResponse): void => {
-    const t0 = performance.now();
-    this.inFlight++;
-    res.once('close', () => {
-      this.inFlight--;
-      this.served++;
-      // A response cut short (client gone, app failure mid-body) is not an answered request.
-      if (!res.writableFinished) return;
-      const ms = performance.now() - t0;
-      this.tally.record(req.method, res.statusCode, ms / 1000);
-      const sd = this.statsd;
-      if (sd) {
-        sd.timing('gunicorn.request.duration', ms);
-        sd.increment('gunicorn.requests');
-        sd.increment(statusMetric(res.statusCode));
-      }
-    });
+  /** A request's response is done (its 'close'), `ms` after the app was given it. */
+  readonly ended = (req: IncomingMessage, res: ServerResponse, ms: number): void => {
+    this.inFlight--;
+    this.served++;
+    // A response cut short (client gone, app failure mid-body) is not an answered request.
+    if (!res.writableFinished) return;
+    this.tally.record(req.method, res.statusCode, ms / 1000);
+    const sd = this.statsd;
+    if (sd) {
+      sd.timing('gunicorn.request.duration', ms);
+      sd.increment('gunicorn.requests');
+      sd.increment(statusMetric(res.statusCode));
+    }
   };
 
   /** The worker decided to leave on its own: tell the master why, now. */

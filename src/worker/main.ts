@@ -168,8 +168,9 @@ async function main(): Promise<void> {
       telemetry?.leave('timeout');
       void stop(ExitStatus.OK);
     },
-    observeRequest: telemetry?.request,
+    requestEnded: telemetry ? telemetry.ended : () => {},
     requestStarted() {
+      if (telemetry) telemetry.inFlight++;
       if (++served === limit) {
         log.info('Autorestarting worker after current request.');
         telemetry?.leave('max_requests');

@@ -13,11 +13,13 @@ export async function create(ctx: WorkerClassContext): Promise<WorkerClass> {
   const { keepalive, worker_connections: cap } = ctx.settings;
   const serving = new HttpServing(ctx, app, { closeEach: keepalive === 0, keepAliveTimeoutMs: keepalive * 1000 });
 
+  const onClose = () => {
+    if (serving.connections.size < cap) ctx.gate.resume();
+  };
+
   return {
     handleConnection(socket: net.Socket) {
-      serving.attach(socket, () => {
-        if (serving.connections.size < cap) ctx.gate.resume();
-      });
+      serving.attach(socket, onClose);
       if (serving.connections.size >= cap) ctx.gate.pause();
     },
     shutdown: () => serving.drain(),

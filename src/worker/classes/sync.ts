@@ -12,10 +12,12 @@ export async function create(ctx: WorkerClassContext): Promise<WorkerClass> {
   const app = await ctx.loadApp();
   const serving = new HttpServing(ctx, app, { closeEach: true, keepAliveTimeoutMs: 0 });
 
+  const onClose = () => ctx.gate.resume();
+
   return {
     handleConnection(socket: net.Socket) {
       ctx.gate.pause();
-      serving.attach(socket, () => ctx.gate.resume());
+      serving.attach(socket, onClose);
     },
     shutdown: () => serving.drain(),
     load: () => ({ connections: serving.connections.size, requests: serving.requests }),

@@ -23,8 +23,11 @@ export interface WorkerClassContext {
   requestStarted(): void;
   /** Replace this worker gracefully (e.g. a thread is stuck): in-flight requests finish first. */
   recycle(): void;
-  /** Accounting for ctl stats, /metrics and StatsD: called as the app is given a request (absent when nothing reads it). */
-  readonly observeRequest?: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * Accounting for ctl stats, /metrics and StatsD: call once per request whose requestStarted()
+   * was called, when its response is done or cut short (its 'close'), with how long it took.
+   */
+  requestEnded(req: IncomingMessage, res: ServerResponse, ms: number): void;
   /** The pre_request / post_request server hooks, when the config file defines them. */
   readonly hooks: {
     preRequest?: (req: IncomingMessage) => void;
