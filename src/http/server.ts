@@ -37,6 +37,12 @@ type ServedSocket = net.Socket & { [kServing]?: HttpServing; [kOnClose]?: () => 
 /** What node:http serves: the accepted connection, or a TLS socket over it. */
 type LingeringSocket = net.Socket & { [kLastRequest]?: IncomingMessage; [kRaw]?: ServedSocket };
 
+type ServedResponse = ServerResponse & { [kServing]?: HttpServing };
+
+function responseClosed(this: ServedResponse): void {
+  this[kServing]!.ended(this);
+}
+
 function releaseConnection(this: ServedSocket): void {
   const serving = this[kServing];
   if (!serving) return;
@@ -133,6 +139,13 @@ export class HttpServing {
     if (this.draining && this.connections.size === 0) this.settle();
   }
 
+  /** A response is done or cut short. */
+  ended(res: ServerResponse): void {
+    const startedAt = this.inFlight.get(res)!;
+    this.inFlight.delete(res);
+    this.ctx.requestEnded(res.req, res, performance.now() - startedAt);
+  }
+
   get requests(): number {
     return this.inFlight.size;
   }
@@ -143,13 +156,11 @@ export class HttpServing {
     (req.socket as LingeringSocket)[kLastRequest] = req;
     this.ctx.requestStarted();
     if (this.opts.closeEach || this.draining || this.opts.closeWhen?.()) res.shouldKeepAlive = false;
-    const startedAt = performance.now();
-    this.inFlight.set(res, startedAt);
-    // One listener per request does all the bookkeeping (a listener costs more than its work).
-    res.once('close', () => {
-      this.inFlight.delete(res);
-      this.ctx.requestEnded(req, res, performance.now() - startedAt);
-    });
+    this.inFlight.set(res, performance.now());
+    // One shared listener per request does all the bookkeeping (a closure and a once-wrapper
+    // per request cost more than the work).
+    (res as ServedResponse)[kServing] = this;
+    res.on('close', responseClosed);
     if (this.ctx.accessLog) this.logAccess(req, res);
     const { preRequest, postRequest } = this.ctx.hooks;
     if (preRequest) preRequest(req);
