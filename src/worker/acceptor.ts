@@ -111,7 +111,9 @@ class Acceptor {
       }
       // What node:http's own server does for every connection: no Nagle delay on responses.
       (client as { setNoDelay?(on: boolean): void }).setNoDelay?.(true);
-      const socket = new net.Socket({ handle: client, readable: true, writable: true } as net.SocketConstructorOpts);
+      // The options net.Server passes, in its order: the same object shape here as in node's own
+      // call, so the Socket constructor is not made polymorphic.
+      const socket = new net.Socket({ handle: client, allowHalfOpen: true, pauseOnCreate: false, readable: true, writable: true } as net.SocketConstructorOpts);
       this.gate.onSocket(socket);
     };
     const err = h.listen(this.gate.backlog);
