@@ -187,7 +187,7 @@ export const SETTINGS = {
     default: () => 60,
     defaultDoc: '60',
     validate: v.int(0),
-    doc: 'Beyond Gunicorn: seconds a request may wait for the start of its answer (from its headers to the response head); then it gets 408 if its body is still arriving, else 500, and its connection closes. Answers already started are not cut. 0 disables.',
+    doc: 'Beyond Gunicorn: seconds a request may wait for the start of its answer (from its headers to the response head); then it gets 408 if its body is still arriving, 503 if it still waits for a gthread thread, else 500, and its connection closes. Answers already started are not cut. 0 disables.',
   }),
   keepalive: def({
     section: 'Worker Processes',

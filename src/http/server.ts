@@ -19,6 +19,8 @@ export interface ServingOptions {
   keepAliveTimeoutMs: number;
   /** Asked per request: answer this one with Connection: close (gthread's keep-alive slots). */
   closeWhen?: () => boolean;
+  /** Whether the app has not been given this request yet (gthread: it waits for a thread). */
+  notStarted?: (res: ServerResponse) => boolean;
 }
 
 /**
@@ -170,8 +172,9 @@ export class HttpServing {
 
   /**
    * --request-timeout: a request whose answer has not started in time gets 408 if its body is
-   * still arriving (a slow client), else 500 (an app that never answers), and its connection
-   * closes. An answer already under way (a stream, a long download) is left alone.
+   * still arriving (a slow client), 503 if it is still waiting for a thread (the server is
+   * overloaded), else 500 (an app that never answers), and its connection closes. An answer
+   * already under way (a stream, a long download) is left alone.
    */
   private cutUnanswered(limitMs: number): void {
     const now = performance.now();
@@ -181,9 +184,18 @@ export class HttpServing {
       if (res.headersSent || res.writableEnded) continue;
       const req = res.req;
       const waited = `${Math.round((now - startedAt) / 1000)}s`;
-      if (req.complete) this.ctx.log.error(`Request timed out after ${waited} (--request-timeout): ${req.method} ${req.url}; answered 500`);
-      else this.ctx.log.debug(`Request body still arriving after ${waited} (--request-timeout): ${req.method} ${req.url}; answered 408`);
-      sendError(res, req.complete ? 500 : 408);
+      const what = `${req.method} ${req.url}`;
+      let status = 500;
+      if (!req.complete) {
+        status = 408;
+        this.ctx.log.debug(`Request body still arriving after ${waited} (--request-timeout): ${what}; answered 408`);
+      } else if (this.opts.notStarted?.(res)) {
+        status = 503;
+        this.ctx.log.warning(`Request still waiting for a thread after ${waited} (--request-timeout): ${what}; answered 503`);
+      } else {
+        this.ctx.log.error(`Request timed out after ${waited} (--request-timeout): ${what}; answered 500`);
+      }
+      sendError(res, status);
       ignoreLateAnswer(res);
     }
   }

@@ -1,12 +1,15 @@
 /**
  * gthread: real worker_threads, one request per thread, in parallel; bodies stream both ways;
- * crashed threads are replaced; a stuck thread gets its worker recycled.
+ * crashed threads are replaced; a stuck thread gets its worker recycled; a slow small body holds
+ * no thread; a client pipelining without reading is not read past 16 requests.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { rssBytes } from '../helpers/procfs.js';
 import { FIXTURES, serve, sleep } from '../helpers/server.js';
 
 const APP = `${path.join(FIXTURES, 'apps', 'threads.cjs')}:app`;
@@ -66,6 +69,61 @@ describe('gthread', () => {
     const reader = res.body!.getReader();
     for (let r = await reader.read(); !r.done; r = await reader.read()) n += r.value.byteLength;
     assert.equal(n, 30 << 20);
+    await srv.stop();
+  });
+
+  test('a small body arriving slowly holds no thread: the only thread serves others meanwhile, then gets the whole body', async (t) => {
+    const { srv, port, url } = await serve(['-k', 'gthread', '-w', '1', '--threads', '1', APP]);
+    t.after(() => srv.kill());
+    let answer = '';
+    const upload = net.connect({ host: '127.0.0.1', port }, () => upload.write('POST /sha1 HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabcde'));
+    t.after(() => upload.destroy());
+    upload.on('data', (d: Buffer) => (answer += d.toString()));
+    await sleep(300);
+    const t0 = Date.now();
+    await json(`${url}/sleep?ms=1`);
+    const waited = Date.now() - t0;
+    assert.ok(waited < 1000, `an ordinary request waited ${waited} ms behind a slow upload`);
+    assert.equal(answer, '', 'the upload was answered before its body was complete');
+    upload.write('fghij');
+    const t1 = Date.now();
+    while (!answer.includes('sha1') && Date.now() - t1 < 5000) await sleep(20);
+    assert.match(answer, /^HTTP\/1\.1 200 /);
+    const body = JSON.parse(/\{.*\}/.exec(answer)![0]) as { bytes: number; sha1: string };
+    assert.deepEqual(body, { bytes: 10, sha1: createHash('sha1').update('abcdefghij').digest('hex') });
+    await srv.stop();
+  });
+
+  test('a client pipelining requests and never reading the answers stops being read; the worker stays small and serves others', async (t) => {
+    const { srv, port, url } = await serve(['-k', 'gthread', '-w', '1', '--threads', '2', APP]);
+    t.after(() => srv.kill());
+    const [worker] = srv.workers();
+    await json(`${url}/sleep?ms=1`);
+    const before = rssBytes(worker!);
+    const offered = 50 << 20;
+    const requests = Buffer.from('GET /sleep?ms=0 HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(Math.floor((1 << 20) / 40)));
+    const deaf = net.connect({ host: '127.0.0.1', port });
+    t.after(() => deaf.destroy());
+    deaf.on('error', () => {});
+    deaf.pause();
+    let queued = 0;
+    const fill = () => {
+      while (queued < offered) {
+        queued += requests.length;
+        if (!deaf.write(requests)) return void deaf.once('drain', fill);
+      }
+    };
+    deaf.on('connect', fill);
+    await sleep(3000);
+    const grew = rssBytes(worker!) - before;
+    t.diagnostic(`deaf client: ${(deaf.bytesWritten / (1 << 20)).toFixed(1)} of 50 MB taken from it in 3 s; worker RSS +${(grew / (1 << 20)).toFixed(0)} MB`);
+    // Unheld, the worker parses all 50 MB in well under a second and queues every request.
+    assert.ok(deaf.bytesWritten < 10 << 20, `the worker read ${deaf.bytesWritten} bytes of a client that never reads`);
+    assert.ok(grew < 150 << 20, `the worker grew by ${grew} bytes`);
+    const t0 = Date.now();
+    await json(`${url}/sleep?ms=1`);
+    assert.ok(Date.now() - t0 < 2000, 'another client waited behind the pipelining one');
+    deaf.destroy();
     await srv.stop();
   });
 

@@ -1,6 +1,7 @@
 /**
  * --request-timeout under every class: a request whose answer has not started in time gets 500
- * (the app never answered) or 408 (its body was still arriving), its connection closes, and the
+ * (the app never answered), 408 (its body was still arriving) or, under gthread, 503 (it was still
+ * waiting for a thread), its connection closes, and the
  * worker lives on, even when the app answers after all; an answer already under way is not cut;
  * 0 disables the limit.
  */
@@ -82,6 +83,20 @@ describe('--request-timeout', { concurrency: 3, timeout: 60_000 }, () => {
       assert.deepEqual(await srv.stop(), { code: 0, signal: null });
     });
   }
+
+  test('-k gthread: a request still waiting for a thread at the limit gets 503', async (t) => {
+    const { srv, port } = await serve(['-k', 'gthread', '--threads', '1', '-w', '1', '--request-timeout', String(LIMIT_MS / 1000), APP]);
+    t.after(() => srv.kill());
+    const target = { host: '127.0.0.1', port };
+    const first = rawExchange(target, 'GET /hang HTTP/1.1\r\nHost: x\r\n\r\n', 10_000);
+    await sleep(100);
+    const [second, ms] = await timed(rawExchange(target, 'GET /hang HTTP/1.1\r\nHost: x\r\n\r\n', 10_000));
+    assert.match(await first, /^HTTP\/1\.1 500 /);
+    assert.match(second, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    assert.ok(ms <= LATE_MS, `cut after ${ms} ms`);
+    await srv.waitFor(/\[WARNING\] Request still waiting for a thread after 1s \(--request-timeout\): GET \/hang; answered 503/);
+    assert.deepEqual(await srv.stop(), { code: 0, signal: null });
+  });
 
   test('--request-timeout 0 leaves a slow answer alone', async (t) => {
     const { srv, port } = await serve(['-k', 'async', '-w', '1', '--request-timeout', '0', APP]);

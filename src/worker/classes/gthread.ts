@@ -24,6 +24,70 @@ import type { WorkerClass, WorkerClassContext } from './types.js';
 const THREAD_ENTRY = new URL('./gthread/thread.js', import.meta.url);
 /** An idle thread beyond the first is retired after this long without a request. */
 export const THREAD_IDLE_MS = 30_000;
+/**
+ * A request body is gathered in the main thread up to this many bytes before the request goes to
+ * a thread: a small body arriving slowly (a slow client, a slow-body attack) holds no thread, and
+ * a small body crosses in the request's one message. Larger bodies stream on from there.
+ */
+export const BODY_START_BYTES = 64 * 1024;
+/**
+ * Requests of one connection in the pool (queued or running) at once. node:http's own back-pressure
+ * on pipelining looks only at unsent answers, and here answers wait for threads; and it parses a
+ * whole read (64 KB: some 2 300 small requests) before it can stop. So the rest of a connection's
+ * requests wait on the connection, not in the pool, and the connection is not read while any
+ * wait: a client pipelining megabytes cannot fill the pool's queue, nor put other connections'
+ * requests behind thousands of its own. Real clients pipeline a few at most.
+ */
+export const PIPELINE_DEPTH = 16;
+
+/** A connection's requests: how many are in the pool, and those waiting for room there. */
+interface Pipeline {
+  inPool: number;
+  waiting: Job[];
+}
+
+/**
+ * A connection's stream handle. node:http feeds it straight to its parser, so pausing the socket
+ * stream does not stop reads, and node:http resumes reading on its own whenever its answers have
+ * drained: while a connection is held, the handle's readStart is a no-op and only readAgain
+ * restarts it.
+ */
+interface StreamHandle {
+  reading?: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+type HttpSocket = net.Socket & { _handle?: StreamHandle | null; [kPipeline]?: Pipeline; [kHeld]?: boolean };
+const kPipeline = Symbol('tsgunicorn.pipeline');
+const kHeld = Symbol('tsgunicorn.held');
+
+function pipelineOf(socket: HttpSocket): Pipeline {
+  return (socket[kPipeline] ??= { inPool: 0, waiting: [] });
+}
+const kReadStart = Symbol('tsgunicorn.readStart');
+type HeldHandle = StreamHandle & { [kReadStart]?: () => number };
+
+/** Stop reading the connection (what is already read is parsed: up to one read's requests). */
+function stopReading(socket: HttpSocket): void {
+  const h = socket._handle as HeldHandle | null | undefined;
+  if (socket[kHeld] || !h) return;
+  socket[kHeld] = true;
+  if (!h[kReadStart]) {
+    const readStart = (h[kReadStart] = h.readStart);
+    h.readStart = function (this: HeldHandle) {
+      return socket[kHeld] ? 0 : readStart.call(this);
+    };
+  }
+  if (h.reading) h.readStop();
+}
+
+function readAgain(socket: HttpSocket): void {
+  const h = socket._handle as HeldHandle | null | undefined;
+  if (!socket[kHeld]) return;
+  socket[kHeld] = false;
+  // net's flag says whether the stream wants data; if it does, give it what was held back.
+  if (h && h.reading && !socket.destroyed) h[kReadStart]!.call(h);
+}
 
 interface Job {
   id: number;
@@ -32,7 +96,14 @@ interface Job {
   thread: AppThread | null;
   startedAt: number;
   done: boolean;
+  /** The body bytes gathered before the request went to a thread. */
+  bodyStart: Uint8Array[];
+  /** In the pool (else waiting on its connection). */
+  admitted: boolean;
 }
+
+const kJob = Symbol('tsgunicorn.job');
+type JobResponse = ServerResponse & { [kJob]?: Job };
 
 class AppThread {
   readonly worker: Worker;
@@ -84,18 +155,85 @@ class ThreadPool {
     return this.idle.length === 0 && this.threads.size >= this.max;
   }
 
+  /** The request has not reached a thread yet (queued, or waiting on its connection). */
+  notStarted = (res: ServerResponse): boolean => (res as JobResponse)[kJob]?.thread === null;
+
   dispatch: RequestListener = (req, res) => {
-    const job: Job = { id: ++this.seq, req, res, thread: null, startedAt: 0, done: false };
+    const job: Job = { id: ++this.seq, req, res, thread: null, startedAt: 0, done: false, bodyStart: [], admitted: false };
+    (res as JobResponse)[kJob] = job;
+    const socket = req.socket as HttpSocket;
+    const pipeline = pipelineOf(socket);
     res.once('close', () => {
       if (!job.done) this.abort(job);
+      this.leavePipeline(socket, pipeline, job);
     });
+    if (pipeline.inPool < PIPELINE_DEPTH) this.admit(pipeline, job);
+    else {
+      pipeline.waiting.push(job);
+      stopReading(socket);
+    }
+  };
+
+  private admit(pipeline: Pipeline, job: Job): void {
+    pipeline.inPool++;
+    job.admitted = true;
+    if (hasBody(job.req) && !job.req.complete) this.gatherBodyStart(job);
+    else this.enqueue(job);
+  }
+
+  private leavePipeline(socket: HttpSocket, pipeline: Pipeline, job: Job): void {
+    if (job.admitted) {
+      pipeline.inPool--;
+      let next: Job | undefined;
+      while ((next = pipeline.waiting.shift()) && next.done);
+      if (next) this.admit(pipeline, next);
+    } else {
+      const i = pipeline.waiting.indexOf(job);
+      if (i >= 0) pipeline.waiting.splice(i, 1);
+    }
+    if (pipeline.waiting.length === 0) readAgain(socket);
+  }
+
+  /** Holds the request until its body is complete or BODY_START_BYTES of it have arrived. */
+  private gatherBodyStart(job: Job): void {
+    const { req } = job;
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      bytes += chunk.length;
+      if (bytes >= BODY_START_BYTES) go();
+    };
+    const go = () => {
+      req.off('data', onData);
+      req.off('end', go);
+      req.pause();
+      if (job.done) return;
+      // One exact-size copy: a chunk is a view into node's read buffer, which postMessage
+      // would clone whole.
+      if (bytes > 0) {
+        const start = new Uint8Array(bytes);
+        let at = 0;
+        for (const c of chunks) {
+          start.set(c, at);
+          at += c.length;
+        }
+        job.bodyStart = [start];
+      }
+      this.enqueue(job);
+    };
+    req.on('data', onData);
+    req.once('end', go);
+  }
+
+  private enqueue(job: Job): void {
     const t = this.idle.pop();
     if (t) this.run(t, job);
     else {
       this.queue.push(job);
       if (this.threads.size < this.max) this.spawn();
     }
-  };
+  }
 
   private run(t: AppThread, job: Job): void {
     const wasFull = this.full;
@@ -104,7 +242,8 @@ class ThreadPool {
     job.startedAt = Date.now();
     const { req } = job;
     const socket = req.socket as net.Socket & Partial<TLSSocket>;
-    const body = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    const body = hasBody(req);
+    const whole = body && req.complete;
     t.post({
       t: 'req',
       id: job.id,
@@ -121,14 +260,18 @@ class ThreadPool {
       encrypted: socket.encrypted === true,
       scheme: schemeOf(req),
       body,
+      bodyStart: job.bodyStart,
+      trailers: whole ? req.rawTrailers : null,
     });
-    if (body) {
+    job.bodyStart = [];
+    if (body && !whole) {
       req.on('data', (chunk: Buffer) => {
         if (!job.done) t.post({ t: 'data', id: job.id, chunk });
       });
       req.once('end', () => {
         if (!job.done) t.post({ t: 'end', id: job.id, rawTrailers: req.rawTrailers });
       });
+      req.resume();
     }
     if (this.full !== wasFull) this.onChange();
   }
@@ -272,6 +415,7 @@ export async function create(ctx: WorkerClassContext): Promise<WorkerClass> {
     closeEach: keepalive === 0,
     keepAliveTimeoutMs: keepalive * 1000,
     closeWhen: () => serving.connections.size > keepAliveSlots,
+    notStarted: pool.notStarted,
   });
   const updateGate = () => {
     if (pool.full || serving.connections.size >= cap) ctx.gate.pause();
@@ -290,4 +434,8 @@ export async function create(ctx: WorkerClassContext): Promise<WorkerClass> {
     },
     load: () => ({ connections: serving.connections.size, requests: pool.busy }),
   };
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
 }

@@ -1,8 +1,9 @@
 /**
  * Messages between a gthread worker's main thread (which owns the sockets and parses HTTP) and
- * its app threads (which run the app, one request at a time each). Per request: one `req`, body
- * chunks, one `end` in; one `head`, body chunks, one `end` out. Both directions are flow
- * controlled, so a large upload or download never sits whole in memory.
+ * its app threads (which run the app, one request at a time each). Per request: one `req` (with
+ * the start of its body, or all of a small one), then for a large body more chunks and one `end`
+ * in; one `head`, body chunks, one `end` out. Both directions are flow controlled, so a large
+ * upload or download never sits whole in memory.
  */
 
 export interface ThreadData {
@@ -34,6 +35,10 @@ export type ToThread =
       scheme: 'http' | 'https';
       /** False for requests that carry no body, so the app sees it complete at once. */
       body: boolean;
+      /** The body bytes that arrived before the request was handed to a thread. */
+      bodyStart: Uint8Array[];
+      /** Set when bodyStart is the whole body: its trailers. Else `data` and `end` follow. */
+      trailers: string[] | null;
     }
   | { t: 'data'; id: number; chunk: Uint8Array }
   | { t: 'end'; id: number; rawTrailers: string[] }

@@ -196,6 +196,13 @@ function addHeaderLines(req: IncomingMessage, lines: string[]): void {
   (req as unknown as { _addHeaderLines(h: string[], n: number): void })._addHeaderLines(lines, lines.length);
 }
 
+function endBody(req: IncomingMessage, trailers: string[]): void {
+  // complete first: _addHeaderLines files lines under trailers once the message is complete.
+  req.complete = true;
+  if (trailers.length) addHeaderLines(req, trailers);
+  req.push(null);
+}
+
 interface Live {
   req: ThreadRequest;
   res: ThreadResponse;
@@ -220,6 +227,9 @@ function start(msg: Extract<ToThread, { t: 'req' }>): void {
   if (!msg.body) {
     req.complete = true;
     req.push(null);
+  } else {
+    for (const c of msg.bodyStart) req.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+    if (msg.trailers !== null) endBody(req, msg.trailers);
   }
   const res = new ThreadResponse(req);
   // Never chunk here; the main thread frames the body for the client.
@@ -249,12 +259,7 @@ port.on('message', (msg: ToThread) => {
       }
       break;
     case 'end':
-      if (l) {
-        // complete first: _addHeaderLines files lines under trailers once the message is complete.
-        l.req.complete = true;
-        if (msg.rawTrailers.length) addHeaderLines(l.req, msg.rawTrailers);
-        l.req.push(null);
-      }
+      if (l) endBody(l.req, msg.rawTrailers);
       break;
     case 'ack':
       l?.socket.ack(msg.n);
