@@ -21,6 +21,12 @@ export interface ServingOptions {
   closeWhen?: () => boolean;
   /** Whether the app has not been given this request yet (gthread: it waits for a thread). */
   notStarted?: (res: ServerResponse) => boolean;
+  /**
+   * Whether this request waits behind earlier ones pipelined on its connection (gthread): it is
+   * not timed until it stops waiting (restartClock), as its predecessors are, and a cut one
+   * closes the connection.
+   */
+  behindEarlier?: (res: ServerResponse) => boolean;
 }
 
 /**
@@ -141,6 +147,15 @@ export class HttpServing {
     if (this.draining && this.connections.size === 0) this.settle();
   }
 
+  /**
+   * Times this request for --request-timeout from now: for one that waited behind earlier ones
+   * on its connection. (Re-inserted, so the map stays in the order of the times.)
+   */
+  restartClock(res: ServerResponse): void {
+    if (!this.inFlight.delete(res)) return;
+    this.inFlight.set(res, performance.now());
+  }
+
   /** A response is done or cut short. */
   ended(res: ServerResponse): void {
     const startedAt = this.inFlight.get(res)!;
@@ -181,7 +196,7 @@ export class HttpServing {
     for (const [res, startedAt] of this.inFlight) {
       // In arrival order: the first one still in time ends the sweep.
       if (now - startedAt < limitMs) break;
-      if (res.headersSent || res.writableEnded) continue;
+      if (res.headersSent || res.writableEnded || this.opts.behindEarlier?.(res)) continue;
       const req = res.req;
       const waited = `${Math.round((now - startedAt) / 1000)}s`;
       const what = `${req.method} ${req.url}`;

@@ -130,6 +130,8 @@ class ThreadPool {
   private readonly sweeper: NodeJS.Timeout;
   /** Called whenever the pool goes from full to not full or back. */
   onChange: () => void = () => {};
+  /** Called as a request that waited on its connection enters the pool. */
+  onAdmitLate: (res: ServerResponse) => void = () => {};
 
   constructor(
     private readonly ctx: WorkerClassContext,
@@ -157,6 +159,9 @@ class ThreadPool {
 
   /** The request has not reached a thread yet (queued, or waiting on its connection). */
   notStarted = (res: ServerResponse): boolean => (res as JobResponse)[kJob]?.thread === null;
+
+  /** The request waits on its connection behind PIPELINE_DEPTH earlier ones. */
+  behindEarlier = (res: ServerResponse): boolean => (res as JobResponse)[kJob]?.admitted === false;
 
   dispatch: RequestListener = (req, res) => {
     const job: Job = { id: ++this.seq, req, res, thread: null, startedAt: 0, done: false, bodyStart: [], admitted: false };
@@ -186,7 +191,10 @@ class ThreadPool {
       pipeline.inPool--;
       let next: Job | undefined;
       while ((next = pipeline.waiting.shift()) && next.done);
-      if (next) this.admit(pipeline, next);
+      if (next) {
+        this.admit(pipeline, next);
+        this.onAdmitLate(next.res);
+      }
     } else {
       const i = pipeline.waiting.indexOf(job);
       if (i >= 0) pipeline.waiting.splice(i, 1);
@@ -416,12 +424,14 @@ export async function create(ctx: WorkerClassContext): Promise<WorkerClass> {
     keepAliveTimeoutMs: keepalive * 1000,
     closeWhen: () => serving.connections.size > keepAliveSlots,
     notStarted: pool.notStarted,
+    behindEarlier: pool.behindEarlier,
   });
   const updateGate = () => {
     if (pool.full || serving.connections.size >= cap) ctx.gate.pause();
     else ctx.gate.resume();
   };
   pool.onChange = updateGate;
+  pool.onAdmitLate = (res) => serving.restartClock(res);
 
   return {
     handleConnection(socket: net.Socket) {
