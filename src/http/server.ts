@@ -121,7 +121,6 @@ export class HttpServing {
   /** Takes an accepted connection; `onClose` runs when it is gone. */
   attach(socket: net.Socket, onClose: () => void): void {
     this.connections.add(socket);
-    socket.allowHalfOpen = true;
     const raw = socket as ServedSocket;
     raw[kServing] = this;
     raw[kOnClose] = onClose;

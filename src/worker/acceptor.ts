@@ -112,7 +112,8 @@ class Acceptor {
       // What node:http's own server does for every connection: no Nagle delay on responses.
       (client as { setNoDelay?(on: boolean): void }).setNoDelay?.(true);
       // The options net.Server passes, in its order: the same object shape here as in node's own
-      // call, so the Socket constructor is not made polymorphic.
+      // call, so the Socket constructor is not made polymorphic. Half-open: a client's FIN after
+      // its request must not end the connection before it is answered (see src/http/server.ts).
       const socket = new net.Socket({ handle: client, allowHalfOpen: true, pauseOnCreate: false, readable: true, writable: true } as net.SocketConstructorOpts);
       this.gate.onSocket(socket);
     };
