@@ -169,7 +169,7 @@ export const SETTINGS = {
     default: () => 30,
     defaultDoc: '30',
     validate: v.int(0),
-    doc: 'Seconds a worker may stay silent (event loop blocked) before it is killed and replaced; 0 disables.',
+    doc: 'Seconds a worker may stay silent (event loop blocked) before it is killed and replaced (gthread: an app thread, then its worker is recycled); 0 disables.',
   }),
   graceful_timeout: def({
     section: 'Worker Processes',

@@ -5,8 +5,9 @@
  * stuck function in the log. A request the app never answers gets a 500 at --request-timeout
  * and the worker lives on; an answer that has started (a stream) is not cut by it, and a graceful
  * stop cuts it at --graceful-timeout. In the gthread class the app runs in threads: an
- * exit ends only its thread (500), and a thread busy on one request past --timeout, stuck or
- * waiting forever, is terminated (500) and its worker recycled gracefully.
+ * exit ends only its thread (500); a thread whose event loop stops past --timeout is terminated
+ * (500) and its worker recycled gracefully; a request never answered gets 500 at
+ * --request-timeout, as in the other classes, and recycles nothing.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -129,29 +130,42 @@ test('app faults (-k async): throw and reject get 500, exit is respawned, an end
   assert.ok(probe.maxGapMs < 1500, `no request was served for ${probe.maxGapMs.toFixed(0)} ms`);
 });
 
-test('app faults (-k gthread): throw, reject and exit get 500 from live workers; a stuck or never-answering thread is cut at --timeout and its worker recycled without losing other requests', { timeout: 90_000 }, async (t) => {
-  const { srv, probe, get, workers } = await faultyServer(t, ['-k', 'gthread', '--threads', '2']);
+test('app faults (-k gthread): throw, reject and exit get 500 from live workers; a stuck thread is cut at --timeout and its worker recycled, a never-answered request gets 500 at --request-timeout, without losing other requests', { timeout: 90_000 }, async (t) => {
+  const { srv, probe, get, workers } = await faultyServer(t, ['-k', 'gthread', '--threads', '2', '--request-timeout', String(REQUEST_TIMEOUT_S)]);
 
   // process.exit in an app thread ends that thread, not the worker.
   for (const p of ['/throw', '/reject', '/exit?code=1', '/throw', '/reject', '/exit?code=1']) assert.equal((await get(p)).status, 500, p);
   await srv.waitFor(/Error handling request \/exit/);
   assert.deepEqual(srv.workers(), workers, 'an app fault took a worker down');
 
-  const cutAt: Record<string, number> = {};
-  for (const p of ['/spin', '/hang']) {
-    const t0 = Date.now();
-    const r = await get(p);
-    cutAt[p] = Date.now() - t0;
-    assert.equal(r.status, 500, p);
-    const [line] = await srv.waitFor(new RegExp(`WORKER TIMEOUT \\(pid:(\\d+)\\): an app thread was stuck for [\\d.]+s on GET ${p}`));
-    const recycled = Number(line![1]);
-    await until(() => !srv.workers().includes(recycled) && srv.workers().filter(isLive).length === 2, 15_000, `worker ${recycled} replaced`);
-    assert.ok(cutAt[p]! >= TIMEOUT_S * 1000 && cutAt[p]! <= TIMEOUT_S * 1000 + 2000, `${p} cut after ${cutAt[p]} ms`);
-  }
+  // An endless loop stops the thread's heartbeat: the thread is terminated at --timeout (500)
+  // and its worker recycled gracefully.
+  let t0 = Date.now();
+  const spin = await get('/spin');
+  const spinCut = Date.now() - t0;
+  assert.equal(spin.status, 500);
+  const [line] = await srv.waitFor(/WORKER TIMEOUT \(pid:(\d+)\): an app thread was stuck for [\d.]+s on GET \/spin/);
+  const recycled = Number(line![1]);
+  await until(() => !srv.workers().includes(recycled) && srv.workers().filter(isLive).length === 2, 15_000, `worker ${recycled} replaced`);
+  // The silence is counted from the thread's last heartbeat, up to 250 ms before the request.
+  assert.ok(spinCut >= TIMEOUT_S * 1000 - 300 && spinCut <= TIMEOUT_S * 1000 + 2000, `/spin cut after ${spinCut} ms`);
+
+  // A request the app never answers leaves its thread turning: 500 at --request-timeout, and no
+  // worker is recycled for it.
+  const before = srv.workers();
+  t0 = Date.now();
+  const hang = await get('/hang');
+  const hangCut = Date.now() - t0;
+  assert.equal(hang.status, 500);
+  await srv.waitFor(/Request timed out after \d+s \(--request-timeout\): GET \/hang; answered 500/);
+  assert.ok(hangCut >= REQUEST_TIMEOUT_S * 1000 - 50 && hangCut <= REQUEST_TIMEOUT_S * 1000 + 1500, `/hang cut after ${hangCut} ms`);
+  assert.equal(srv.output.match(/WORKER TIMEOUT/g)?.length, 1, 'a thread that was only waiting was taken for stuck');
+  assert.deepEqual(srv.workers(), before, 'a worker was recycled for a request that was only waiting');
+
   await probe.stop();
   t.diagnostic(
-    `FIGURE app-faults gthread: throw/reject/exit 6/6 answered 500 by live workers; endless loop cut after ${cutAt['/spin']} ms, ` +
-      `never-answered request cut after ${cutAt['/hang']} ms (--timeout ${TIMEOUT_S}), workers recycled; ` +
+    `FIGURE app-faults gthread: throw/reject/exit 6/6 answered 500 by live workers; endless loop cut after ${spinCut} ms (--timeout ${TIMEOUT_S}), worker recycled; ` +
+      `never-answered request: 500 after ${hangCut} ms (--request-timeout ${REQUEST_TIMEOUT_S}), no worker recycled; ` +
       `meanwhile ${probe.ok} probe requests ok, ${probe.failed} failed, longest gap ${probe.maxGapMs.toFixed(0)} ms`,
   );
   assert.equal(probe.failed, 0, probe.failures.join('; '));

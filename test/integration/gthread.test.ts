@@ -1,6 +1,7 @@
 /**
  * gthread: real worker_threads, one request per thread, in parallel; bodies stream both ways;
- * crashed threads are replaced; a stuck thread gets its worker recycled; a slow small body holds
+ * crashed threads are replaced; a stuck thread gets its worker recycled, a merely long request does
+ * not; a slow small body holds
  * no thread; a client pipelining without reading is not read past 16 requests.
  */
 import assert from 'node:assert/strict';
@@ -135,6 +136,33 @@ describe('gthread', () => {
     assert.equal(crashed.status, 500);
     await srv.waitFor(/App thread crashed/);
     for (let i = 0; i < 5; i++) assert.equal((await json(url)).pid, pid);
+    await srv.stop();
+  });
+
+  test('a request that is merely long (awaiting, or streaming to a slow reader) outlives --timeout; its worker is not recycled', async (t) => {
+    const { srv, url, port } = await serve(['-k', 'gthread', '-w', '1', '--threads', '2', '-t', '1', APP]);
+    t.after(() => srv.kill());
+    const pid = (await json(url)).pid;
+    const waited = json(`${url}/sleep?ms=2500`);
+    // 16 MB to a client that reads nothing for 2.5 s: past the kernel's buffers and the thread's
+    // window, the app's writes wait on the client.
+    const download = new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: '/bytes?mb=16' }, (res) => {
+        let n = 0;
+        res.pause();
+        setTimeout(() => res.resume(), 2500).unref();
+        res.on('data', (c: Buffer) => (n += c.length));
+        res.on('end', () => resolve(n));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    const started = Date.now();
+    assert.equal((await waited).pid, pid);
+    const bytes = await download;
+    assert.equal(bytes, 16 << 20);
+    assert.ok(Date.now() - started > 2000);
+    assert.doesNotMatch(srv.output, /WORKER TIMEOUT/);
+    assert.equal((await json(url)).pid, pid, 'the worker was recycled');
     await srv.stop();
   });
 

@@ -94,7 +94,6 @@ interface Job {
   req: IncomingMessage;
   res: ServerResponse;
   thread: AppThread | null;
-  startedAt: number;
   done: boolean;
   /** The body bytes gathered before the request went to a thread. */
   bodyStart: Uint8Array[];
@@ -110,9 +109,19 @@ class AppThread {
   job: Job | null = null;
   idleSince = Date.now();
   ready = false;
+  /** Found stuck and being terminated. */
+  stuck = false;
+  private readonly heart: BigInt64Array;
 
-  constructor(data: ThreadData) {
-    this.worker = new Worker(THREAD_ENTRY, { workerData: data });
+  constructor(data: Omit<ThreadData, 'beat'>) {
+    const beat = new SharedArrayBuffer(8);
+    this.heart = new BigInt64Array(beat);
+    this.worker = new Worker(THREAD_ENTRY, { workerData: { ...data, beat } satisfies ThreadData });
+  }
+
+  /** When the thread's event loop last turned (Date.now() there), once it is ready. */
+  get lastBeat(): number {
+    return Number(Atomics.load(this.heart, 0));
   }
 
   post(msg: ToThread): void {
@@ -126,7 +135,7 @@ class ThreadPool {
   private readonly queue: Job[] = [];
   private seq = 0;
   private closing = false;
-  private readonly data: ThreadData;
+  private readonly data: Omit<ThreadData, 'beat'>;
   private readonly sweeper: NodeJS.Timeout;
   /** Called whenever the pool goes from full to not full or back. */
   onChange: () => void = () => {};
@@ -164,7 +173,7 @@ class ThreadPool {
   behindEarlier = (res: ServerResponse): boolean => (res as JobResponse)[kJob]?.admitted === false;
 
   dispatch: RequestListener = (req, res) => {
-    const job: Job = { id: ++this.seq, req, res, thread: null, startedAt: 0, done: false, bodyStart: [], admitted: false };
+    const job: Job = { id: ++this.seq, req, res, thread: null, done: false, bodyStart: [], admitted: false };
     (res as JobResponse)[kJob] = job;
     const socket = req.socket as HttpSocket;
     const pipeline = pipelineOf(socket);
@@ -247,7 +256,6 @@ class ThreadPool {
     const wasFull = this.full;
     t.job = job;
     job.thread = t;
-    job.startedAt = Date.now();
     const { req } = job;
     const socket = req.socket as net.Socket & Partial<TLSSocket>;
     const body = hasBody(req);
@@ -384,7 +392,13 @@ class ThreadPool {
     if (this.full !== wasFull) this.onChange();
   }
 
-  /** Retires idle threads and deals with threads stuck on one request past --timeout. */
+  /**
+   * Retires idle threads, and ends threads whose event loop has not turned for --timeout (an
+   * endless loop, a synchronous call that never returns): JavaScript cannot be interrupted, so
+   * the thread is terminated and the worker recycled, as Gunicorn's arbiter would kill a stuck
+   * worker. A request that is merely long (a stream, a slow download, an awaited call) keeps its
+   * thread turning and is left alone: --request-timeout bounds one that never answers.
+   */
   private sweep(): void {
     const now = Date.now();
     for (const t of [...this.idle]) {
@@ -397,10 +411,14 @@ class ThreadPool {
     const timeoutMs = this.ctx.settings.timeout * 1000;
     if (timeoutMs <= 0) return;
     for (const t of this.threads) {
+      if (!t.ready || t.stuck) continue;
+      const silentMs = now - t.lastBeat;
+      if (silentMs <= timeoutMs) continue;
+      t.stuck = true;
       const job = t.job;
-      if (!job || now - job.startedAt <= timeoutMs) continue;
+      const on = job ? `on ${job.req.method} ${job.req.url}` : 'between requests';
       this.ctx.log.critical(
-        `WORKER TIMEOUT (pid:${process.pid}): an app thread was stuck for ${((now - job.startedAt) / 1000).toFixed(1)}s on ${job.req.method} ${job.req.url}; terminating it and recycling the worker`,
+        `WORKER TIMEOUT (pid:${process.pid}): an app thread was stuck for ${(silentMs / 1000).toFixed(1)}s ${on}; terminating it and recycling the worker`,
       );
       void t.worker.terminate();
       this.ctx.recycle();

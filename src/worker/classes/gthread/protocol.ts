@@ -13,7 +13,16 @@ export interface ThreadData {
   loglevel: string;
   /** --log-json */
   json?: boolean;
+  /**
+   * The thread's heartbeat: one BigInt64 the thread sets to Date.now() every BEAT_MS while its
+   * event loop turns. Shared memory, so the main thread reads it without a message, and a thread
+   * stuck in a loop, which can answer none, is seen by what it stopped writing.
+   */
+  beat: SharedArrayBuffer;
 }
+
+/** How often an app thread's event loop marks its heartbeat. */
+export const BEAT_MS = 250;
 
 /** Main thread to app thread. */
 export type ToThread =

@@ -13,7 +13,7 @@ import { AppLoadError } from '../../../errors.js';
 import { invokeApp } from '../../../http/invoke.js';
 import { installSchemeProperty, type Scheme } from '../../../http/proxy.js';
 import { createLogger, type LogLevel } from '../../../log/logger.js';
-import { RESPONSE_WINDOW, type FromThread, type ThreadData, type ToThread } from './protocol.js';
+import { BEAT_MS, RESPONSE_WINDOW, type FromThread, type ThreadData, type ToThread } from './protocol.js';
 
 installSchemeProperty();
 const data = workerData as ThreadData;
@@ -274,9 +274,18 @@ port.on('message', (msg: ToThread) => {
   }
 });
 
+/** Marks the heartbeat: the main thread's sweep takes a thread that stops marking it for stuck. */
+function beat(): void {
+  Atomics.store(heart, 0, BigInt(Date.now()));
+}
+const heart = new BigInt64Array(data.beat);
+
 loadApp(data.app, data.chdir, log).then(
   (listener) => {
     app = listener;
+    // Only a loaded app is watched: loading may take long (imports, connecting to a database).
+    beat();
+    setInterval(beat, BEAT_MS).unref();
     post({ t: 'ready' });
   },
   (err: unknown) => {
