@@ -2,6 +2,7 @@
 import inspector from 'node:inspector';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger, type LogLevel } from '../log/logger.js';
+import { formatFrames, type CallFrame } from './stack.js';
 import type { WatchdogData } from './watchdog.js';
 
 const data = workerData as WatchdogData;
@@ -9,7 +10,6 @@ const log = createLogger({ errorlog: data.errorlog, loglevel: data.loglevel as L
 const session = new inspector.Session();
 session.connectToMainThread();
 
-const MAX_FRAMES = 20;
 /**
  * The master that forked this worker. A worker whose master dies exits on its own (node:cluster
  * exits it when the IPC channel closes) unless its event loop is stuck: then nothing would ever
@@ -20,12 +20,6 @@ const MASTER_PID = process.ppid;
 const ORPHAN_GRACE_MS = 2500;
 let reportedFor = 0;
 let busy = false;
-
-interface CallFrame {
-  functionName: string;
-  location: { scriptId: string; lineNumber: number; columnNumber: number };
-  url: string;
-}
 
 function post<T>(method: string, params?: object): Promise<T> {
   return new Promise((resolve, reject) => session.post(method, params, (err, res) => (err ? reject(err) : resolve(res as T))));
@@ -40,11 +34,7 @@ async function stackOfMainThread(): Promise<string[]> {
   try {
     await post('Debugger.enable');
     await post('Debugger.pause');
-    const frames = await paused;
-    return frames.slice(0, MAX_FRAMES).map((f) => {
-      const where = f.url || urls.get(f.location.scriptId) || '<anonymous>';
-      return `    at ${f.functionName || '<anonymous>'} (${where}:${f.location.lineNumber + 1}:${f.location.columnNumber + 1})`;
-    });
+    return formatFrames(await paused, urls);
   } finally {
     session.off('Debugger.scriptParsed', onScript);
     await post('Debugger.resume').catch(() => {});

@@ -146,6 +146,7 @@ test('app faults (-k gthread): throw, reject and exit get 500 from live workers;
   assert.equal(spin.status, 500);
   const [line] = await srv.waitFor(/WORKER TIMEOUT \(pid:(\d+)\): an app thread was stuck for [\d.]+s on GET \/spin/);
   const recycled = Number(line![1]);
+  await srv.waitFor(/App thread \d+ \(pid:\d+\) was stuck on GET \/spin, here:\n {4}at spinForever \(/, 3000);
   await until(() => !srv.workers().includes(recycled) && srv.workers().filter(isLive).length === 2, 15_000, `worker ${recycled} replaced`);
   // The silence is counted from the thread's last heartbeat, up to 250 ms before the request.
   assert.ok(spinCut >= TIMEOUT_S * 1000 - 300 && spinCut <= TIMEOUT_S * 1000 + 2000, `/spin cut after ${spinCut} ms`);

@@ -174,10 +174,18 @@ describe('gthread', () => {
     await sleep(200);
     const other = json(`${url}/sleep?ms=1500`);
     await srv.waitFor(/WORKER TIMEOUT \(pid:\d+\): an app thread was stuck .* on GET \/loop/, 6000);
+    // Where it was stuck: the app's own line, read from the thread through the inspector.
+    await srv.waitFor(/App thread \d+ \(pid:\d+\) was stuck on GET \/loop, here:\n {4}at exports\.app \(\S*threads\.cjs:\d+:\d+\)/, 3000);
     assert.equal((await other).pid, pid, 'the request on the healthy thread was lost');
     assert.ok([500, 'cut'].includes(await stuck));
     await srv.waitFor(/Worker booted/, 8000, 2);
     assert.notEqual((await json(url)).pid, pid);
+    await srv.waitFor(new RegExp(`Worker exiting \\(pid: ${pid}\\)`));
+    await sleep(500);
+    // The recycled worker left by itself: a thread left paused in the debugger would hold its
+    // exit ("Waiting for the debugger to disconnect...") until the master killed it.
+    assert.doesNotMatch(srv.output, /Waiting for the debugger|could not be read/);
+    assert.doesNotMatch(srv.output, new RegExp(`WORKER TIMEOUT \\(pid:${pid}\\)$`, 'm'));
     await srv.stop();
   });
 });

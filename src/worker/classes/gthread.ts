@@ -18,6 +18,7 @@ import { AppImportError, AppLoadError } from '../../errors.js';
 import { appFailed } from '../../http/invoke.js';
 import { schemeOf } from '../../http/proxy.js';
 import { HttpServing } from '../../http/server.js';
+import { stackOfThread } from '../stack.js';
 import type { FromThread, ThreadData, ToThread } from './gthread/protocol.js';
 import type { WorkerClass, WorkerClassContext } from './types.js';
 
@@ -111,17 +112,15 @@ class AppThread {
   ready = false;
   /** Found stuck and being terminated. */
   stuck = false;
-  private readonly heart: BigInt64Array;
+  private readonly beat = new Float64Array(new SharedArrayBuffer(8));
 
   constructor(data: Omit<ThreadData, 'beat'>) {
-    const beat = new SharedArrayBuffer(8);
-    this.heart = new BigInt64Array(beat);
-    this.worker = new Worker(THREAD_ENTRY, { workerData: { ...data, beat } satisfies ThreadData });
+    this.worker = new Worker(THREAD_ENTRY, { workerData: { ...data, beat: this.beat } satisfies ThreadData });
   }
 
   /** When the thread's event loop last turned (Date.now() there), once it is ready. */
   get lastBeat(): number {
-    return Number(Atomics.load(this.heart, 0));
+    return this.beat[0]!;
   }
 
   post(msg: ToThread): void {
@@ -417,10 +416,16 @@ class ThreadPool {
       t.stuck = true;
       const job = t.job;
       const on = job ? `on ${job.req.method} ${job.req.url}` : 'between requests';
-      this.ctx.log.critical(
-        `WORKER TIMEOUT (pid:${process.pid}): an app thread was stuck for ${(silentMs / 1000).toFixed(1)}s ${on}; terminating it and recycling the worker`,
-      );
-      void t.worker.terminate();
+      const log = this.ctx.log;
+      log.critical(`WORKER TIMEOUT (pid:${process.pid}): an app thread was stuck for ${(silentMs / 1000).toFixed(1)}s ${on}; terminating it and recycling the worker`);
+      // Where it is stuck, as the watchdog shows for a stuck worker; then the thread goes.
+      const id = t.worker.threadId;
+      stackOfThread(id)
+        .then(
+          (frames) => log.critical(`App thread ${id} (pid:${process.pid}) was stuck ${on}, here:\n${frames.join('\n')}`),
+          (err: unknown) => log.error(`App thread ${id} (pid:${process.pid}) is stuck; its stack could not be read: ${String(err)}`),
+        )
+        .finally(() => void t.worker.terminate());
       this.ctx.recycle();
     }
   }

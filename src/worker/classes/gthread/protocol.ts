@@ -14,11 +14,11 @@ export interface ThreadData {
   /** --log-json */
   json?: boolean;
   /**
-   * The thread's heartbeat: one BigInt64 the thread sets to Date.now() every BEAT_MS while its
-   * event loop turns. Shared memory, so the main thread reads it without a message, and a thread
-   * stuck in a loop, which can answer none, is seen by what it stopped writing.
+   * The thread's heartbeat: the thread stamps Date.now() here every BEAT_MS while its event loop
+   * turns. Shared memory (as the worker's own watchdog), so the main thread reads it without a
+   * message, and a thread stuck in a loop, which can answer none, is seen by what it stopped writing.
    */
-  beat: SharedArrayBuffer;
+  beat: Float64Array;
 }
 
 /** How often an app thread's event loop marks its heartbeat. */

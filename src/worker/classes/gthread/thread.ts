@@ -276,9 +276,8 @@ port.on('message', (msg: ToThread) => {
 
 /** Marks the heartbeat: the main thread's sweep takes a thread that stops marking it for stuck. */
 function beat(): void {
-  Atomics.store(heart, 0, BigInt(Date.now()));
+  data.beat[0] = Date.now();
 }
-const heart = new BigInt64Array(data.beat);
 
 loadApp(data.app, data.chdir, log).then(
   (listener) => {
