@@ -4,7 +4,7 @@
  * thread does it to the worker's main thread; the gthread pool does it to a stuck app thread,
  * from the worker's main thread, through the inspector's NodeWorker domain.
  */
-import inspector from 'node:inspector';
+import type { Session } from 'node:inspector';
 
 /** Frames logged: the app's own are at the top; deeper ones are Node's and tsgunicorn's. */
 const MAX_FRAMES = 20;
@@ -37,7 +37,9 @@ interface Reply {
  * for the inspector and cannot be terminated.
  */
 export async function stackOfThread(threadId: number, timeoutMs = 1000): Promise<string[]> {
-  const session = new inspector.Session();
+  // Imported here: a Node built without the inspector throws on import, and should lose only this.
+  const inspector = await import('node:inspector');
+  const session: Session = new inspector.Session();
   session.connect();
   const urls = new Map<string, string>();
   const replies = new Map<number, (r: Reply) => void>();
