@@ -116,6 +116,14 @@ export function targetsMarkdown(targets) {
   );
 }
 
+/**
+ * Whether other work was running when the run began. The load at the end is not a sign of it: the
+ * run itself keeps both cores busy (wrk and the servers), which lifts the 1-minute average to 3–4.
+ */
+export function busyAtStart(meta) {
+  return meta.loadStart > meta.cores * 0.5;
+}
+
 export function reportMarkdown(report) {
   const m = report.meta;
   const out = [
@@ -123,7 +131,7 @@ export function reportMarkdown(report) {
     '',
     `${m.date} · ${m.cpu} × ${m.cores} cores · Node ${m.node} · ${m.wrk} · ${m.gunicorn ?? 'gunicorn: n/a'} · PM2 ${m.pm2 ?? 'n/a'} · tsgunicorn ${m.tsgunicorn} (${m.commit}) · ${m.elapsedS} s`,
     '',
-    `Load average (1 min) at start ${m.loadStart.toFixed(2)}, at end ${m.loadEnd?.toFixed(2) ?? '–'}, on ${m.cores} cores${m.loadStart > m.cores * 0.5 || (m.loadEnd ?? 0) > m.cores * 1.5 ? ' — **other work was running on this machine; the figures are noisy**' : ''}.`,
+    `Load average (1 min) at start ${m.loadStart.toFixed(2)}, at end ${m.loadEnd?.toFixed(2) ?? '–'}, on ${m.cores} cores${busyAtStart(m) ? ' — **other work was running on this machine; the figures are noisy**' : ' (the load at the end is the benchmark\'s own: wrk and the servers share the cores)'}.`,
     '',
     `Options: ${m.argv || '(defaults)'} → ${m.options.durationS} s per round, ${m.options.rounds} round(s), warm-up ${m.options.warmupS} s; contenders alternate within each round (A B C A B C …); figures are medians of rounds. wrk runs on the same 2 cores as the servers (loopback), so only the ratios mean anything.`,
     '',

@@ -1,6 +1,7 @@
 // A self-contained SVG: one panel of horizontal bars per scenario. tsgunicorn's bars are blue,
 // the others grey; each bar is labelled with its figure and, where the scenario has one, its
 // ratio to the reference.
+import { busyAtStart } from './markdown.mjs';
 import { fmtRate, fmtX, mib, ratio } from './stats.mjs';
 
 const W = 1080;
@@ -61,7 +62,7 @@ export function renderSvg(report) {
   parts.push(`<text x="16" y="${y + 14}" class="h1">tsgunicorn benchmark — ${esc(report.meta.date)} · ${esc(report.meta.cores)} cores · medians of ${report.meta.options.rounds} round(s) × ${report.meta.options.durationS} s</text>`);
   y += 30;
   const m = report.meta;
-  if (m.loadStart > m.cores * 0.5 || (m.loadEnd ?? 0) > m.cores * 1.5) {
+  if (busyAtStart(m)) {
     parts.push(`<text x="16" y="${y + 10}" class="bad" style="font-size:12px">Load average ${m.loadStart.toFixed(1)} → ${m.loadEnd?.toFixed(1) ?? '?'} on ${m.cores} cores: other work was running, figures are noisy.</text>`);
     y += 22;
   }
