@@ -84,7 +84,10 @@ export async function stackOfThread(threadId: number, timeoutMs = 1000): Promise
       await send('Debugger.pause');
       return formatFrames(await paused, urls);
     };
-    return await Promise.race([read(), late]);
+    const reading = read();
+    // Past the deadline the session is gone and a late step fails: nobody waits for it then.
+    reading.catch(() => {});
+    return await Promise.race([reading, late]);
   } finally {
     clearTimeout(timer);
     if (sessionId) await Promise.race([send('Debugger.resume').catch(() => {}), new Promise((r) => setTimeout(r, 200))]);
