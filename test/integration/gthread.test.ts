@@ -1,8 +1,8 @@
 /**
  * gthread: real worker_threads, one request per thread, in parallel; bodies stream both ways;
  * crashed threads are replaced; a stuck thread gets its worker recycled, a merely long request does
- * not; a slow small body holds
- * no thread; a client pipelining without reading is not read past 16 requests.
+ * not; a slow small body holds no thread; a client pipelining without reading is not read past 16
+ * requests.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
